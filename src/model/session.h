@@ -1,0 +1,34 @@
+// A Session is one running sequence of a model: its KV cache and position. The engine
+// (sampling, generation, beam search) drives models only through this interface, so it can be
+// tested with a toy model and later run on any backend.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace nova::model {
+
+class Session {
+ public:
+  virtual ~Session() = default;
+
+  virtual int vocab_size() const = 0;
+  // Tokens already in the KV cache.
+  virtual int64_t length() const = 0;
+  // The most tokens this session can hold.
+  virtual int64_t capacity() const = 0;
+
+  // Appends `ids` (a prompt chunk or one decode token) at positions length().. and returns the
+  // logits: [ids.size(), vocab] row-major if all_logits, else [1, vocab] for the last token.
+  // Throws nova::Error if capacity would be exceeded or an id is out of range.
+  virtual void forward(std::span<const int32_t> ids, std::vector<float>& logits, bool all_logits = false) = 0;
+
+  // An independent copy (same cache contents), e.g. for beam search.
+  virtual std::unique_ptr<Session> fork() const = 0;
+  // Forgets everything after the first n tokens.
+  virtual void truncate(int64_t n) = 0;
+};
+
+}  // namespace nova::model
