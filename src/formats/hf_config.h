@@ -26,6 +26,8 @@ struct RopeConfig {
   std::optional<double> mscale, mscale_all_dim;  // yarn, DeepSeek-style
   bool truncate = true;                // yarn: round the correction range to integers
   double partial_rotary_factor = 1.0;  // fraction of head_dim that is rotated
+
+  bool operator==(const RopeConfig&) const = default;
 };
 
 struct ModelConfig {
@@ -62,14 +64,27 @@ struct ModelConfig {
 
   std::optional<int> bos_token_id;
   std::vector<int> eos_token_ids;
+
+  bool operator==(const ModelConfig&) const = default;
 };
 
+// Field semantics follow transformers: a key absent from config.json takes the default of that
+// family's transformers config class; RoPE comes from "rope_parameters" or the legacy
+// "rope_theta" + "rope_scaling" (which wins when both exist). For dynamic RoPE,
+// original_max_position is max_position_embeddings (what transformers measures against).
+// Dense models have norm_topk_prob = true and layer_moe all false.
+//
 // Parses and validates; throws nova::Error naming `path` and the key at fault
 // (missing/invalid value, unknown model_type, impossible shapes such as heads % kv_heads != 0).
 ModelConfig parse_hf_config(const nlohmann::json& j, const std::string& path);
 ModelConfig load_hf_config(const std::string& path);  // reads and parses a config.json file
 
 // The inverse, for checkpoints NovaLM writes (transformers-compatible keys, rope_parameters form).
+// Throws nova::Error when `c` holds something its model_type cannot express (e.g. a mistral
+// config with biases); parse_hf_config(to_hf_config_json(c)) == c otherwise.
 nlohmann::json to_hf_config_json(const ModelConfig& c);
+
+// "" when equal, else the first differing field and both values ("rope.theta: 10000 vs 1e+06").
+std::string first_difference(const ModelConfig& a, const ModelConfig& b);
 
 }  // namespace nova::formats

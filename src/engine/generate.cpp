@@ -1,0 +1,89 @@
+#include "engine/generate.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/error.h"
+#include "engine/stop_criteria.h"
+
+namespace nova::engine {
+
+void validate_request(const GenerationRequest& request, int vocab_size) {
+  request.sampling.validate();
+  require(!request.prompt.empty(), "prompt", "must not be empty (the next token's logits come from its last token)");
+  require(request.max_tokens >= 0, "max_tokens", "must be >= 0, got " + std::to_string(request.max_tokens));
+  require(request.prefill_chunk > 0, "prefill_chunk", "must be > 0, got " + std::to_string(request.prefill_chunk));
+  require(request.logprobs >= 0 && request.logprobs <= vocab_size, "logprobs",
+          "must be in [0, " + std::to_string(vocab_size) + "], got " + std::to_string(request.logprobs));
+  auto check_ids = [&](const std::vector<int32_t>& ids, const char* field) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab_size) {
+        fail(std::string(field) + "[" + std::to_string(i) + "]",
+             "token id " + std::to_string(ids[i]) + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+      }
+    }
+  };
+  check_ids(request.prompt, "prompt");
+  check_ids(request.stop_token_ids, "stop_token_ids");
+}
+
+GenerationResult generate(model::Session& session, const Detokenizer* detok, const GenerationRequest& request,
+                          const TokenCallback& on_token) {
+  const int vocab = session.vocab_size();
+  validate_request(request, vocab);
+  const auto prompt_len = static_cast<int64_t>(request.prompt.size());
+  require(session.length() + prompt_len <= session.capacity(), "prompt",
+          std::to_string(prompt_len) + " tokens after " + std::to_string(session.length()) +
+              " cached ones exceed the context of " + std::to_string(session.capacity()));
+
+  Sampler sampler(request.sampling, vocab);
+  StopCriteria stop({request.stop_token_ids, request.stop_strings, request.max_tokens},
+                    detok ? detok->open_stream(request.skip_special_tokens) : nullptr);
+
+  GenerationResult result;
+  result.prompt_tokens = static_cast<int>(prompt_len);
+
+  // Prefill in chunks; only the last chunk's last row of logits is needed.
+  std::vector<float> logits;
+  for (int64_t begin = 0; begin < prompt_len; begin += request.prefill_chunk) {
+    const int64_t n = std::min<int64_t>(request.prefill_chunk, prompt_len - begin);
+    session.forward(std::span<const int32_t>(request.prompt).subspan(begin, n), logits);
+  }
+
+  while (!stop.finished()) {
+    if (logits.size() != static_cast<size_t>(vocab)) {
+      fail("model", "returned " + std::to_string(logits.size()) + " logits for a vocabulary of " + std::to_string(vocab));
+    }
+    const SampledToken t = sampler.sample(logits, {request.prompt, result.tokens}, request.logprobs);
+
+    TokenEvent ev;
+    ev.index = static_cast<int>(result.tokens.size());
+    ev.token = t.id;
+    ev.logprob = t.logprob;
+    ev.top = t.top;
+    result.tokens.push_back(t.id);
+    result.token_logprobs.push_back(t.logprob);
+    if (request.logprobs > 0) result.top_logprobs.push_back(t.top);
+
+    ev.text = stop.push(t.id);
+    // The next token needs this one in the cache; if it does not fit, end here.
+    if (!stop.finished() && session.length() >= session.capacity()) ev.text += stop.finish_early("length");
+    ev.finished = stop.finished();
+    ev.finish_reason = stop.finish_reason();
+    result.text += ev.text;
+
+    if (on_token && !on_token(ev) && !stop.finished()) {
+      stop.finish_early("cancelled");
+      break;
+    }
+    if (stop.finished()) break;
+    session.forward(std::span<const int32_t>(&result.tokens.back(), 1), logits);
+  }
+
+  result.finish_reason = stop.finish_reason();
+  result.stop_string = stop.matched_stop_string();
+  result.stop_token = stop.matched_stop_token();
+  return result;
+}
+
+}  // namespace nova::engine

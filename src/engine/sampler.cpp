@@ -1,0 +1,154 @@
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/error.h"
+
+namespace nova::engine {
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// log(sum(exp(z))) over the finite entries; -inf when there are none.
+double log_sum_exp(std::span<const double> z) {
+  double m = kNegInf;
+  for (double v : z) m = std::max(m, v);
+  if (m == kNegInf) return kNegInf;
+  double s = 0;
+  for (double v : z) s += std::exp(v - m);
+  return m + std::log(s);
+}
+
+}  // namespace
+
+std::vector<TokenLogprob> top_n(std::span<const float> logprobs, int n) {
+  n = std::clamp(n, 0, static_cast<int>(logprobs.size()));
+  std::vector<int32_t> ids(logprobs.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  auto better = [&](int32_t a, int32_t b) {
+    return logprobs[a] != logprobs[b] ? logprobs[a] > logprobs[b] : a < b;
+  };
+  std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), better);
+  std::vector<TokenLogprob> out(n);
+  for (int i = 0; i < n; ++i) out[i] = {ids[i], logprobs[ids[i]]};
+  return out;
+}
+
+Sampler::Sampler(const SamplingParams& params, int vocab_size)
+    : params_(params), vocab_size_(vocab_size), rng_(params.seed) {
+  params_.validate();
+  require(vocab_size > 0, "vocab_size", "must be > 0, got " + std::to_string(vocab_size));
+}
+
+double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+
+SampledToken Sampler::sample(std::span<const float> logits, const TokenHistory& history, int top_logprobs) {
+  const size_t V = static_cast<size_t>(vocab_size_);
+  if (logits.size() != V) {
+    fail("logits", "has " + std::to_string(logits.size()) + " entries, the vocabulary has " + std::to_string(V));
+  }
+  if (top_logprobs < 0 || top_logprobs > vocab_size_) {
+    fail("logprobs", "must be in [0, " + std::to_string(V) + "], got " + std::to_string(top_logprobs));
+  }
+  for (float l : logits) {
+    if (std::isnan(l) || l == std::numeric_limits<float>::infinity()) fail("logits", "contains NaN or +inf");
+  }
+
+  // 1. Penalties, in float as the model produced the logits.
+  penalized_.assign(logits.begin(), logits.end());
+  apply_repetition_penalty(penalized_, params_.repetition_penalty, history);
+  apply_presence_frequency_penalty(penalized_, params_.presence_penalty, params_.frequency_penalty, history.generated);
+
+  // 2. Temperature (1 for greedy), in double.
+  const double inv_t = params_.greedy() ? 1.0 : 1.0 / static_cast<double>(params_.temperature);
+  work_.resize(V);
+  for (size_t i = 0; i < V; ++i) work_[i] = static_cast<double>(penalized_[i]) * inv_t;
+
+  // Reported logprobs: over the whole vocabulary, before truncation.
+  const double lse = log_sum_exp(work_);
+  if (lse == kNegInf) fail("logits", "no token has a finite logit");
+  auto logprob_of = [&](size_t i) { return static_cast<float>(work_[i] - lse); };
+
+  SampledToken out;
+  if (top_logprobs > 0) {
+    std::vector<float> lp(V);
+    for (size_t i = 0; i < V; ++i) lp[i] = logprob_of(i);
+    out.top = top_n(lp, top_logprobs);
+  }
+
+  if (params_.greedy()) {
+    size_t best = 0;
+    for (size_t i = 1; i < V; ++i) {
+      if (work_[i] > work_[best]) best = i;  // strict: the lowest id wins a tie
+    }
+    out.id = static_cast<int32_t>(best);
+    out.logprob = logprob_of(best);
+    return out;
+  }
+
+  // Candidates: the tokens with a finite logit, in id order.
+  candidates_.clear();
+  for (size_t i = 0; i < V; ++i) {
+    if (work_[i] != kNegInf) candidates_.push_back(static_cast<int32_t>(i));
+  }
+  auto by_logit_desc = [&](int32_t a, int32_t b) { return work_[a] != work_[b] ? work_[a] > work_[b] : a < b; };
+
+  // 3. top_k: keep everything >= the k-th largest logit (ties at the boundary survive).
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < candidates_.size()) {
+    std::vector<double> vals(candidates_.size());
+    for (size_t i = 0; i < candidates_.size(); ++i) vals[i] = work_[candidates_[i]];
+    auto kth = vals.begin() + (params_.top_k - 1);
+    std::nth_element(vals.begin(), kth, vals.end(), std::greater<double>());
+    const double threshold = *kth;
+    std::erase_if(candidates_, [&](int32_t id) { return work_[id] < threshold; });
+  }
+
+  // 4. top_p over the (renormalised) survivors.
+  if (params_.top_p < 1.0f) {
+    std::sort(candidates_.begin(), candidates_.end(), by_logit_desc);
+    const double zmax = work_[candidates_.front()];
+    double total = 0;
+    for (int32_t id : candidates_) total += std::exp(work_[id] - zmax);
+    const double target = static_cast<double>(params_.top_p) * total;
+    double before = 0;
+    size_t keep = 0;
+    while (keep < candidates_.size() && (keep == 0 || before < target)) {
+      before += std::exp(work_[candidates_[keep]] - zmax);
+      ++keep;
+    }
+    candidates_.resize(keep);
+  }
+
+  // 5. min_p: p / p_max = exp(z - z_max), independent of the normalisation.
+  if (params_.min_p > 0.0f) {
+    double zmax = kNegInf;
+    for (int32_t id : candidates_) zmax = std::max(zmax, work_[id]);
+    const double min_p = params_.min_p;
+    std::erase_if(candidates_, [&](int32_t id) { return std::exp(work_[id] - zmax) < min_p; });
+    // The most likely token always has ratio 1 >= min_p, so at least one survives.
+  }
+
+  // 6. Draw by inverse CDF over the survivors.
+  double zmax = kNegInf;
+  for (int32_t id : candidates_) zmax = std::max(zmax, work_[id]);
+  double total = 0;
+  for (int32_t id : candidates_) total += std::exp(work_[id] - zmax);
+  const double u = uniform() * total;
+  double cum = 0;
+  int32_t chosen = candidates_.back();
+  for (int32_t id : candidates_) {
+    cum += std::exp(work_[id] - zmax);
+    if (u < cum) {
+      chosen = id;
+      break;
+    }
+  }
+  out.id = chosen;
+  out.logprob = logprob_of(static_cast<size_t>(chosen));
+  return out;
+}
+
+}  // namespace nova::engine

@@ -1,0 +1,89 @@
+// The op set a transformer forward needs, declared once. The model is written against this
+// interface only; CpuBackend implements it today, a CUDA backend later.
+//
+// Device neutrality: every tensor an op touches was made by the same backend (alloc / upload),
+// so its data() may be host or device memory — only the backend dereferences it. Host data
+// crosses the boundary explicitly through upload / download, and through the small host-side
+// arguments below (token ids, routing decisions), which are plain values.
+//
+// Conventions: activations are float32, contiguous, row-major; "rows" is the first dimension
+// (tokens). Weights may be F32 / BF16 / F16 (linear, embedding); norm weights and biases F32.
+// Every op validates shapes and dtypes and throws nova::Error naming the op on misuse.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace nova::kernels {
+
+// One token row's expert choices: experts_per_token (expert, weight) pairs per row.
+struct Routing {
+  int64_t rows = 0;
+  int k = 0;
+  std::vector<int32_t> expert;  // [rows * k]
+  std::vector<float> weight;    // [rows * k]
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // ---- memory ----
+  // A zero-filled tensor in this backend's memory.
+  virtual Tensor alloc(DType dtype, std::vector<int64_t> shape) = 0;
+  // Makes a host tensor (e.g. a mmapped weight) usable by ops. The CPU backend returns the same
+  // view, zero-copy; a device backend copies.
+  virtual Tensor upload(const Tensor& host) = 0;
+  // Copies a backend tensor's bytes to host memory of size t.nbytes().
+  virtual void download(const Tensor& t, void* host_dst) = 0;
+  // dst[row0 + i, ...] = src[i, ...] for every row i of src (same row size and dtype).
+  virtual void copy_rows(const Tensor& src, Tensor& dst, int64_t row0) = 0;
+
+  // ---- ops ----
+  // out[i, :] = table[ids[i], :] converted to float32. Throws if an id is outside [0, rows).
+  virtual void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) = 0;
+
+  // y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]); w is [N, K] as nn.Linear stores it.
+  virtual void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) = 0;
+
+  // Each row of x (width = w.numel()): y = x * rsqrt(mean(x^2) + eps) * w, in float32.
+  // x may be [rows, n * dim] and is then normalised per dim-wide group (per-head q/k norm).
+  // y may alias x.
+  virtual void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) = 0;
+
+  // In-place rotary embedding, rotate_half convention: x is [rows, heads, head_dim]; cos and
+  // sin are [rows, rotary_dim / 2] (the per-row, per-frequency table). The first rotary_dim
+  // features of each head are rotated as pairs (i, i + rotary_dim/2); the rest pass through.
+  virtual void rope(Tensor& x, const Tensor& cos, const Tensor& sin) = 0;
+
+  // Causal attention of q rows at positions pos0 .. pos0+rows-1 over the cache rows
+  // [0, pos0 + rows). q: [rows, q_heads, head_dim]; k_cache, v_cache: [capacity, kv_heads,
+  // head_dim] with q_heads % kv_heads == 0 (GQA: q head h reads kv head h / (q_heads/kv_heads)).
+  // Row at position p attends to j <= p, and with window > 0 only to p - j < window.
+  // softmax(q.k * scale) . v in float32; out: [rows, q_heads, head_dim].
+  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
+                         int window, float scale, Tensor& out) = 0;
+
+  // out = silu(gate) * up, elementwise (out may alias either input).
+  virtual void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
+  // a += b, elementwise.
+  virtual void add(Tensor& a, const Tensor& b) = 0;
+  // x[r, :] *= sigmoid(g[r, 0]) for every row (the shared-expert gate).
+  virtual void scale_rows_by_sigmoid(Tensor& x, const Tensor& g) = 0;
+
+  // MoE router: per row of logits [rows, experts], softmax in float32, the top k experts
+  // (ties: lower index first), weights renormalised to sum 1 when `normalize`.
+  virtual Routing route_top_k(const Tensor& logits, int k, bool normalize) = 0;
+  // dst[i, :] = src[rows[i], :].
+  virtual void gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) = 0;
+  // dst[rows[i], :] += weights[i] * src[i, :] (rows may repeat only across calls).
+  virtual void scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,
+                                Tensor& dst) = 0;
+};
+
+}  // namespace nova::kernels

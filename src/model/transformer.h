@@ -1,0 +1,73 @@
+// One decoder-only transformer, written once over kernels::Backend, covering Llama, Mistral,
+// Qwen2, Qwen3, Mixtral and Qwen2-MoE: family differences are ModelConfig fields and the
+// weight-name registry, never separate model code.
+//
+// The math of one layer (transformers' fp32 forward):
+//   h   = RMSNorm(x) * w_in                       RMSNorm(x) = x * rsqrt(mean(x^2) + eps)
+//   q,k,v = h Wq (+bq), h Wk (+bk), h Wv (+bv)     per head; qwen3: q,k = RMSNorm_head(q,k)
+//   q,k = RoPE(q,k) (rotate_half, partial rotary)  inv_freq per rope_frequencies.h
+//   a   = softmax(q k^T / sqrt(head_dim) + causal/window mask) v    (GQA: kv head = q head / group)
+//   x   = x + a Wo (+bo)
+//   h   = RMSNorm(x) * w_post
+//   x   = x + FFN(h),  FFN = down(silu(gate h) * up h)                                 (dense)
+//            or sum_{e in topk(softmax(router h))} p_e FFN_e(h)  (p renormalised if norm_topk_prob)
+//               + sigmoid(shared_gate h) * FFN_shared(h)                     (qwen2_moe shared expert)
+//   logits = RMSNorm(x) * w_final  W_lm^T           (W_lm = embedding when tied)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "formats/hf_config.h"
+#include "formats/safetensors.h"
+#include "kernels/backend.h"
+#include "model/kv_cache.h"
+#include "model/model_weights.h"
+#include "model/rope_frequencies.h"
+#include "model/session.h"
+
+namespace nova::model {
+
+// Called with each named intermediate ("layers.3.attn_out", ...) during a forward, so a
+// mismatch against a reference can be located layer by layer. Tensors live on the backend.
+using Probe = std::function<void(std::string_view name, const Tensor& t)>;
+
+class Transformer : public std::enable_shared_from_this<Transformer> {
+ public:
+  // Reads model_dir/config.json (or `config_path`) and the safetensors weights.
+  static std::shared_ptr<Transformer> load(const std::string& model_dir);
+  static std::shared_ptr<Transformer> load(const std::string& model_dir, const std::string& config_path);
+  // From parts already parsed; `backend` must outlive the model.
+  static std::shared_ptr<Transformer> create(formats::ModelConfig config, formats::Checkpoint checkpoint,
+                                             kernels::Backend& backend);
+
+  const formats::ModelConfig& config() const { return config_; }
+  kernels::Backend& backend() const { return *backend_; }
+
+  // max_tokens = 0: max_position_embeddings.
+  std::unique_ptr<Session> new_session(int64_t max_tokens = 0);
+
+  // The forward of `ids` at positions pos0.. over `cache` (rows [0, pos0) already filled).
+  // Writes logits [ids.size(), vocab] if all_logits, else [1, vocab] for the last id.
+  // Validates ids and capacity before touching the cache.
+  void forward(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& logits,
+               bool all_logits, const Probe* probe = nullptr) const;
+
+ private:
+  Transformer() = default;
+  Tensor ffn(const FfnWeights& f, const Tensor& x, int64_t inter) const;
+  Tensor moe(const MoeWeights& m, const Tensor& x) const;
+
+  formats::ModelConfig config_;
+  formats::Checkpoint checkpoint_;  // owns the mapped files the weights view
+  kernels::Backend* backend_ = nullptr;
+  ModelWeights weights_;
+  RopeFrequencies rope_;  // fixed frequencies (all types but dynamic)
+};
+
+}  // namespace nova::model
