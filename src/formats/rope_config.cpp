@@ -1,7 +1,5 @@
 #include "formats/rope_config.h"
 
-#include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -154,15 +152,6 @@ RopeConfig parse_rope_config(const json& config, int max_position_embeddings,
     }
   }
   return rope;
-}
-
-double rope_attention_scale(const RopeConfig& r) {
-  if (r.type != RopeType::Yarn) return 1.0;
-  if (r.attention_factor) return *r.attention_factor;
-  auto mscale = [&](double m) { return r.factor <= 1 ? 1.0 : 0.1 * m * std::log(r.factor) + 1.0; };
-  if (r.mscale.value_or(0.0) != 0 && r.mscale_all_dim.value_or(0.0) != 0)
-    return mscale(*r.mscale) / mscale(*r.mscale_all_dim);
-  return mscale(1.0);
 }
 
 json rope_config_to_json(const RopeConfig& r) {

@@ -23,9 +23,5 @@ nlohmann::json rope_config_to_json(const RopeConfig& r);
 
 std::string_view rope_type_name(RopeType t);
 
-// The factor cos/sin are multiplied by: 1 except for YaRN, where an unset attention_factor is
-// derived as transformers does — mscale(f, mscale) / mscale(f, mscale_all_dim) when both are set
-// and non-zero, else mscale(f, 1), with mscale(f, m) = f <= 1 ? 1 : 0.1 * m * ln(f) + 1.
-double rope_attention_scale(const RopeConfig& r);
 
 }  // namespace nova::formats

@@ -1,5 +1,4 @@
 #include "formats/hf_config.h"
-#include "formats/rope_config.h"
 
 #include <gtest/gtest.h>
 
@@ -284,24 +283,6 @@ TEST(HfConfig, LegacyRopeVariants) {
   j["rope_scaling"].erase("original_max_position_embeddings");
   j["rope_scaling"]["factor"] = 2.0;
   EXPECT_EQ(parse_hf_config(j, "x").rope.original_max_position, 256);
-}
-
-TEST(HfConfig, YarnAttentionScale) {
-  RopeConfig r;
-  EXPECT_EQ(rope_attention_scale(r), 1.0);
-  r.type = RopeType::Yarn;
-  r.factor = 4.0;
-  EXPECT_DOUBLE_EQ(rope_attention_scale(r), 0.1 * std::log(4.0) + 1.0);
-  r.mscale = 0.5;  // only one of the pair: ignored
-  EXPECT_DOUBLE_EQ(rope_attention_scale(r), 0.1 * std::log(4.0) + 1.0);
-  r.mscale_all_dim = 2.0;
-  EXPECT_DOUBLE_EQ(rope_attention_scale(r), (0.05 * std::log(4.0) + 1.0) / (0.2 * std::log(4.0) + 1.0));
-  r.factor = 1.0;
-  EXPECT_EQ(rope_attention_scale(r), 1.0);
-  r.attention_factor = 0.8;
-  EXPECT_EQ(rope_attention_scale(r), 0.8);
-  r.type = RopeType::Linear;
-  EXPECT_EQ(rope_attention_scale(r), 1.0);
 }
 
 TEST(HfConfig, FamilyDefaultsFollowTransformers) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,9 @@ inline std::string binary_dir() { return NOVA_BINARY_DIR; }
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 inline void write_file(const std::string& path, const std::string& bytes) {

@@ -81,9 +81,12 @@ template <DType T, int MR, int NR>
 inline void gemv_step(const MatmulProblem& p, const float* x, int64_t n, int64_t k, __m256 (&acc)[MR][NR]) {
   const int64_t K = p.K;
   __m256 w[NR];
+  #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) w[r] = load8<T>(p.W, (n + r) * K + k);
+  #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
     const __m256 xv = _mm256_loadu_ps(x + m * K + k);
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) acc[m][r] = _mm256_fmadd_ps(xv, w[r], acc[m][r]);
   }
 }
@@ -93,23 +96,30 @@ inline void gemv_tile(const MatmulProblem& p, int64_t m0, int64_t n) {
   const int64_t K = p.K;
   const float* x = p.x + m0 * K;
   __m256 acc[MR][NR];
-  for (int m = 0; m < MR; ++m)
+  #pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) acc[m][r] = _mm256_setzero_ps();
+  }
   int64_t k = 0;
   // One iteration per 64-byte line of each W row, with one prefetch per line and row.
   constexpr int64_t kLine = 64 / kElemBytes<T>;
   for (; k + kLine <= K; k += kLine) {
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r)
       _mm_prefetch(static_cast<const char*>(p.W) + ((n + r) * K + k) * kElemBytes<T> + kPrefetchBytes, _MM_HINT_T0);
     for (int64_t u = 0; u < kLine; u += 8) gemv_step<T, MR, NR>(p, x, n, k + u, acc);
   }
   for (; k + 8 <= K; k += 8) gemv_step<T, MR, NR>(p, x, n, k, acc);
-  for (int m = 0; m < MR; ++m)
+  #pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
       float s = hsum(acc[m][r]);
       for (int64_t kk = k; kk < K; ++kk) s += x[m * K + kk] * load1<T>(p.W, (n + r) * K + kk);
       p.y[(m0 + m) * p.N + n + r] = s;
     }
+  }
 }
 
 template <DType T, int MR>
@@ -174,8 +184,10 @@ void pack_panel(const MatmulProblem& p, int64_t n, int64_t valid, int64_t k0, in
     for (; k + 8 <= kb; k += 8)
       for (int j0 = 0; j0 < kNR; j0 += 8) {
         __m256 r[8];
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; ++j) r[j] = load8<T>(p.W, (n + j0 + j) * K + k0 + k);
         transpose8(r);
+        #pragma GCC unroll 16
         for (int i = 0; i < 8; ++i) _mm256_storeu_ps(panel + (k + i) * kNR + j0, r[i]);
       }
   }
@@ -187,15 +199,18 @@ void pack_panel(const MatmulProblem& p, int64_t n, int64_t valid, int64_t k0, in
 template <int MR>
 void micro_tile(int64_t kb, const float* x, const float* panel, float* y, int64_t ldy, bool accumulate, int64_t cols) {
   __m256 c0[MR], c1[MR];
+  #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) c0[m] = c1[m] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kb; ++k) {
     const __m256 b0 = _mm256_loadu_ps(panel + k * kNR), b1 = _mm256_loadu_ps(panel + k * kNR + 8);
+    #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const __m256 a = _mm256_broadcast_ss(x + k * kMR + m);
       c0[m] = _mm256_fmadd_ps(a, b0, c0[m]);
       c1[m] = _mm256_fmadd_ps(a, b1, c1[m]);
     }
   }
+  #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
     float* out = y + m * ldy;
     if (cols == kNR) {

@@ -110,9 +110,12 @@ template <DType T, int MR, int NR>
 inline void gemv_step(const MatmulProblem& p, const float* x, int64_t n, int64_t k, __m512 (&acc)[MR][NR]) {
   const int64_t K = p.K;
   __m512 w[NR];
+  #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) w[r] = load16<T>(p.W, (n + r) * K + k);
+  #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
     const __m512 xv = _mm512_loadu_ps(x + m * K + k);
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) acc[m][r] = _mm512_fmadd_ps(xv, w[r], acc[m][r]);
   }
 }
@@ -122,12 +125,16 @@ inline void gemv_tile(const MatmulProblem& p, int64_t m0, int64_t n) {
   const int64_t K = p.K;
   const float* x = p.x + m0 * K;
   __m512 acc[MR][NR];
-  for (int m = 0; m < MR; ++m)
+  #pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) acc[m][r] = _mm512_setzero_ps();
+  }
   int64_t k = 0;
   // One iteration per 64-byte line of each W row, with one prefetch per line and row.
   constexpr int64_t kLine = 64 / kElemBytes<T>;
   for (; k + kLine <= K; k += kLine) {
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r)
       _mm_prefetch(static_cast<const char*>(p.W) + ((n + r) * K + k) * kElemBytes<T> + kPrefetchBytes, _MM_HINT_T0);
     for (int64_t u = 0; u < kLine; u += 16) gemv_step<T, MR, NR>(p, x, n, k + u, acc);
@@ -136,14 +143,20 @@ inline void gemv_tile(const MatmulProblem& p, int64_t m0, int64_t n) {
   if (k < K) {
     const __mmask16 mask = tail_mask(K - k);
     __m512 w[NR];
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) w[r] = load16_masked<T>(p.W, (n + r) * K + k, mask);
+    #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + m * K + k);
+      #pragma GCC unroll 16
       for (int r = 0; r < NR; ++r) acc[m][r] = _mm512_fmadd_ps(xv, w[r], acc[m][r]);
     }
   }
-  for (int m = 0; m < MR; ++m)
+  #pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) p.y[(m0 + m) * p.N + n + r] = hsum(acc[m][r]);
+  }
 }
 
 template <DType T, int MR>
@@ -207,8 +220,10 @@ void pack_panel(const MatmulProblem& p, int64_t n, int64_t valid, int64_t k0, in
     for (; k + 8 <= kb; k += 8)
       for (int j0 = 0; j0 < kNR; j0 += 8) {
         __m256 r[8];
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; ++j) r[j] = load8<T>(p.W, (n + j0 + j) * K + k0 + k);
         transpose8(r);
+        #pragma GCC unroll 16
         for (int i = 0; i < 8; ++i) _mm256_storeu_ps(panel + (k + i) * kNR + j0, r[i]);
       }
   }
@@ -220,9 +235,11 @@ void pack_panel(const MatmulProblem& p, int64_t n, int64_t valid, int64_t k0, in
 template <int MR>
 void micro_tile(int64_t kb, const float* x, const float* panel, float* y, int64_t ldy, bool accumulate, int64_t cols) {
   __m512 c0[MR], c1[MR];
+  #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) c0[m] = c1[m] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kb; ++k) {
     const __m512 b0 = _mm512_loadu_ps(panel + k * kNR), b1 = _mm512_loadu_ps(panel + k * kNR + 16);
+    #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const __m512 a = _mm512_set1_ps(x[k * kMR + m]);
       c0[m] = _mm512_fmadd_ps(a, b0, c0[m]);
@@ -231,6 +248,7 @@ void micro_tile(int64_t kb, const float* x, const float* panel, float* y, int64_
   }
   const __mmask16 mask0 = tail_mask(imin(cols, 16));
   const __mmask16 mask1 = tail_mask(imax(cols - 16, 0));
+  #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
     float* out = y + m * ldy;
     if (accumulate) {
