@@ -129,16 +129,15 @@ constexpr int64_t kPeakIters = 20'000'000;
 
 __attribute__((target("avx2,fma"))) inline double fma_loop_avx2(int64_t iters) {
   __m256 a[10];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int j = 0; j < 10; ++j) a[j] = _mm256_set1_ps(0.001f * j);
   const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
   for (int64_t i = 0; i < iters; ++i) {
-  #pragma GCC unroll 16
-  #pragma GCC unroll 16
-  for (int j = 0; j < 10; ++j) a[j] = _mm256_fmadd_ps(a[j], m, c);
+#pragma GCC unroll 16
+    for (int j = 0; j < 10; ++j) a[j] = _mm256_fmadd_ps(a[j], m, c);
   }
   __m256 s = a[0];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int j = 1; j < 10; ++j) s = _mm256_add_ps(s, a[j]);
   float out[8];
   _mm256_storeu_ps(out, s);
@@ -147,16 +146,15 @@ __attribute__((target("avx2,fma"))) inline double fma_loop_avx2(int64_t iters) {
 
 __attribute__((target("avx512f,fma"))) inline double fma_loop_avx512(int64_t iters) {
   __m512 a[16];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int j = 0; j < 16; ++j) a[j] = _mm512_set1_ps(0.001f * j);
   const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
   for (int64_t i = 0; i < iters; ++i) {
-  #pragma GCC unroll 16
-  #pragma GCC unroll 16
-  for (int j = 0; j < 16; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
   }
   __m512 s = a[0];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int j = 1; j < 16; ++j) s = _mm512_add_ps(s, a[j]);
   float out[16];
   _mm512_storeu_ps(out, s);

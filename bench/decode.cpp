@@ -142,8 +142,8 @@ void run(const Config& c, DType dtype, const nova::bench::MachineBaseline& base)
     const double best = step.front(), median = step[step.size() / 2];
     const double gbs = w_bytes / best / 1e9;
     std::printf("%-5s weights %.0f MB/token | prefill %lld tok: %.1f tok/s (best of 3) | decode: best %.2f tok/s "
-                "(%.1f ms), median %.2f tok/s (%.1f ms), mean %.1f ms | best %.1f GB/s = %.0f%% of read, %.0f%% of copy "
-                "bandwidth\n",
+                "(%.1f ms), median %.2f tok/s (%.1f ms), mean %.1f ms | best %.1f GB/s = %.0f%% of read, "
+                "%.0f%% of copy bandwidth\n",
                 std::string(nova::dtype_name(dtype)).c_str(), w_bytes / 1e6, (long long)c.prompt,
                 double(c.prompt) / prefill_s, 1.0 / best, best * 1e3, 1.0 / median, median * 1e3,
                 total / double(step.size()) * 1e3, gbs, 100 * gbs / base.read_gbs, 100 * gbs / base.copy_gbs);

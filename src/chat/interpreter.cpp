@@ -35,6 +35,14 @@ std::string Interpreter::render(const Program& program, const Value& context) {
   for (const auto& [k, v] : context.map().entries)
     if (k.is_string()) root->vars[k.as_string()] = v;
   frame_ = root;
+  struct BreakCycles {
+    Interpreter& in;
+    ~BreakCycles() {
+      for (auto& f : in.captured_frames_) f->vars.clear();
+      in.captured_frames_.clear();
+      in.frame_.reset();
+    }
+  } break_cycles{*this};
   std::string out;
   try {
     exec(program.body, out);
@@ -178,36 +186,50 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, std::string& out) {
   }
   if (items.empty()) return exec(s.else_body, out);
   const auto n = static_cast<int64_t>(items.size());
+  // One LoopContext per loop, updated in place each iteration (as jinja2's is).
+  auto loop = std::make_shared<Dict>();
+  loop->type_name = "LoopContext";
+  auto index = std::make_shared<int64_t>(0);
   auto changed_state = std::make_shared<Value>();
+  const char* const names[] = {"index0", "index", "revindex0", "revindex", "first", "last", "length",
+                               "depth0", "depth", "previtem", "nextitem", "cycle", "changed"};
+  for (const char* name : names) loop->entries.emplace_back(Value::string(name), Value());
+  loop->entries[6].second = Value::integer(n);
+  loop->entries[7].second = Value::integer(0);
+  loop->entries[8].second = Value::integer(1);
+  loop->entries[11].second = Value::function("cycle", [index](Interpreter&, CallArgs& a) {
+    if (a.positional.empty()) runtime_error("TypeError: no items for cycling given");
+    return a.positional[static_cast<size_t>(*index) % a.positional.size()];
+  });
+  loop->entries[12].second = Value::function("changed", [changed_state](Interpreter&, CallArgs& a) {
+    Value now = Value::tuple(a.positional);
+    if (!changed_state->is_undefined() && equals(*changed_state, now)) return Value::boolean(false);
+    *changed_state = now;
+    return Value::boolean(true);
+  });
+  const Value loop_value = Value::object(loop);
+  const std::shared_ptr<Frame> parent = frame_;
+  std::shared_ptr<Frame> iteration;
   for (int64_t i = 0; i < n; ++i) {
     tick();
-    FrameSwap scope(frame_, child_of(frame_));
-    auto loop = std::make_shared<Dict>();
-    loop->type_name = "LoopContext";
-    loop->set(Value::string("index0"), Value::integer(i));
-    loop->set(Value::string("index"), Value::integer(i + 1));
-    loop->set(Value::string("revindex0"), Value::integer(n - i - 1));
-    loop->set(Value::string("revindex"), Value::integer(n - i));
-    loop->set(Value::string("first"), Value::boolean(i == 0));
-    loop->set(Value::string("last"), Value::boolean(i == n - 1));
-    loop->set(Value::string("length"), Value::integer(n));
-    loop->set(Value::string("depth0"), Value::integer(0));
-    loop->set(Value::string("depth"), Value::integer(1));
-    loop->set(Value::string("previtem"),
-              i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
-    loop->set(Value::string("nextitem"),
-              i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
-    loop->set(Value::string("cycle"), Value::function("cycle", [i](Interpreter&, CallArgs& a) {
-                if (a.positional.empty()) runtime_error("TypeError: no items for cycling given");
-                return a.positional[static_cast<size_t>(i) % a.positional.size()];
-              }));
-    loop->set(Value::string("changed"), Value::function("changed", [changed_state](Interpreter&, CallArgs& a) {
-                Value now = Value::tuple(a.positional);
-                if (!changed_state->is_undefined() && equals(*changed_state, now)) return Value::boolean(false);
-                *changed_state = now;
-                return Value::boolean(true);
-              }));
-    set_var("loop", Value::object(loop));
+    *index = i;
+    auto& e = loop->entries;
+    e[0].second = Value::integer(i);
+    e[1].second = Value::integer(i + 1);
+    e[2].second = Value::integer(n - i - 1);
+    e[3].second = Value::integer(n - i);
+    e[4].second = Value::boolean(i == 0);
+    e[5].second = Value::boolean(i == n - 1);
+    e[9].second = i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item");
+    e[10].second = i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item");
+    // Each iteration gets fresh variables; the frame is reused unless a macro captured it.
+    if (!iteration || iteration.use_count() > 1) {
+      iteration = child_of(parent);
+    } else {
+      iteration->vars.clear();
+    }
+    FrameSwap scope(frame_, iteration);
+    set_var("loop", loop_value);
     assign(*s.target, items[static_cast<size_t>(i)]);
     const Flow f = exec(s.body, out);
     if (f == Flow::Break) break;
@@ -218,6 +240,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, std::string& out) {
 void Interpreter::exec_macro_def(const Stmt& s) { set_var(s.macro->name, make_macro(s.macro, frame_)); }
 
 Value Interpreter::make_macro(std::shared_ptr<MacroDef> def, std::shared_ptr<Frame> closure) {
+  captured_frames_.push_back(closure);  // a macro stored in its own frame is a cycle; render() breaks it
   const std::string name = def->name;
   return Value::function(name, [def, closure](Interpreter& in, CallArgs& args) -> Value {
     if (in.call_depth_ >= in.options_.max_call_depth)

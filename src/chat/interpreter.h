@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "chat/ast.h"
 #include "chat/value.h"
@@ -66,6 +67,7 @@ class Interpreter {
   std::string where_;
   RenderOptions options_;
   std::shared_ptr<Frame> frame_;
+  std::vector<std::shared_ptr<Frame>> captured_frames_;  // frames macros closed over
   uint64_t steps_ = 0;
   int call_depth_ = 0;
   int line_ = 0;  // line of the statement being executed, for runtime error messages

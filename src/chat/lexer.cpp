@@ -14,16 +14,29 @@ std::string at(int line, int col, const std::string& what) {
 
 namespace {
 
-// Decodes one UTF-8 code point at s[i] (lenient), advancing i.
+// Decodes one UTF-8 code point at s[i] (lenient: a malformed byte is one U+FFFD), advancing i.
 char32_t next_cp(const std::string& s, size_t& i) {
-  const size_t start = i;
   const auto b0 = static_cast<unsigned char>(s[i]);
-  size_t len = b0 < 0x80 ? 1 : (b0 & 0xE0) == 0xC0 ? 2 : (b0 & 0xF0) == 0xE0 ? 3 : (b0 & 0xF8) == 0xF0 ? 4 : 1;
-  len = std::min(len, s.size() - i);
-  const std::u32string cps = utf8_decode(std::string_view(s).substr(start, len));
-  // A malformed sequence decodes into several escapes: consume just its first byte.
-  i += cps.size() == 1 ? len : 1;
-  return cps.empty() ? 0xFFFD : cps[0];
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  const size_t len = (b0 & 0xE0) == 0xC0 ? 2 : (b0 & 0xF0) == 0xE0 ? 3 : (b0 & 0xF8) == 0xF0 ? 4 : 0;
+  if (len == 0 || i + len > s.size()) {
+    ++i;
+    return 0xFFFD;
+  }
+  char32_t cp = b0 & (0x7F >> len);
+  for (size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) {
+      ++i;
+      return 0xFFFD;
+    }
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  i += len;
+  return cp;
 }
 
 size_t skip_py_space(const std::string& s, size_t i) {

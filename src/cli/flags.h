@@ -15,10 +15,10 @@ struct UsageError {
 };
 
 struct FlagSpec {
-  std::string name;         // without the leading "--"
-  std::string value_name;   // "" for a boolean switch
-  std::string help;
-  std::string default_value;  // shown in --help; "" for none
+  std::string name{};           // without the leading "--"
+  std::string value_name{};     // "" for a boolean switch
+  std::string help{};
+  std::string default_value{};  // shown in --help; "" for none
   bool required = false;
 };
 

@@ -12,16 +12,6 @@ namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-// log(sum(exp(z))) over the finite entries; -inf when there are none.
-double log_sum_exp(std::span<const double> z) {
-  double m = kNegInf;
-  for (double v : z) m = std::max(m, v);
-  if (m == kNegInf) return kNegInf;
-  double s = 0;
-  for (double v : z) s += std::exp(v - m);
-  return m + std::log(s);
-}
-
 }  // namespace
 
 std::vector<TokenLogprob> top_n(std::span<const float> logprobs, int n) {
@@ -67,9 +57,16 @@ SampledToken Sampler::sample(std::span<const float> logits, const TokenHistory& 
   work_.resize(V);
   for (size_t i = 0; i < V; ++i) work_[i] = static_cast<double>(penalized_[i]) * inv_t;
 
+  // Unnormalised probabilities relative to the most likely token, computed once: the most likely
+  // token survives every truncation below, so these serve top_p, min_p and the draw as well.
+  double zmax = kNegInf;
+  for (double z : work_) zmax = std::max(zmax, z);
+  if (zmax == kNegInf) fail("logits", "no token has a finite logit");
+  weights_.resize(V);
+  double sum = 0;
+  for (size_t i = 0; i < V; ++i) sum += (weights_[i] = std::exp(work_[i] - zmax));
   // Reported logprobs: over the whole vocabulary, before truncation.
-  const double lse = log_sum_exp(work_);
-  if (lse == kNegInf) fail("logits", "no token has a finite logit");
+  const double lse = zmax + std::log(sum);
   auto logprob_of = [&](size_t i) { return static_cast<float>(work_[i] - lse); };
 
   SampledToken out;
@@ -98,49 +95,51 @@ SampledToken Sampler::sample(std::span<const float> logits, const TokenHistory& 
 
   // 3. top_k: keep everything >= the k-th largest logit (ties at the boundary survive).
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < candidates_.size()) {
-    std::vector<double> vals(candidates_.size());
-    for (size_t i = 0; i < candidates_.size(); ++i) vals[i] = work_[candidates_[i]];
-    auto kth = vals.begin() + (params_.top_k - 1);
-    std::nth_element(vals.begin(), kth, vals.end(), std::greater<double>());
-    const double threshold = *kth;
+    auto kth = candidates_.begin() + (params_.top_k - 1);
+    std::nth_element(candidates_.begin(), kth, candidates_.end(), by_logit_desc);
+    const double threshold = work_[*kth];
     std::erase_if(candidates_, [&](int32_t id) { return work_[id] < threshold; });
+    std::sort(candidates_.begin(), candidates_.end());  // back to id order
   }
 
-  // 4. top_p over the (renormalised) survivors.
+  // 4. top_p over the (renormalised) survivors: the shortest most-likely-first prefix whose mass
+  // reaches top_p. Only that prefix needs sorting; grow the sorted part until it is covered
+  // (a full sort of a 150k vocabulary would cost more than the rest of the sampler).
   if (params_.top_p < 1.0f) {
-    std::sort(candidates_.begin(), candidates_.end(), by_logit_desc);
-    const double zmax = work_[candidates_.front()];
     double total = 0;
-    for (int32_t id : candidates_) total += std::exp(work_[id] - zmax);
+    for (int32_t id : candidates_) total += weights_[id];
     const double target = static_cast<double>(params_.top_p) * total;
-    double before = 0;
-    size_t keep = 0;
-    while (keep < candidates_.size() && (keep == 0 || before < target)) {
-      before += std::exp(work_[candidates_[keep]] - zmax);
-      ++keep;
+    const size_t n = candidates_.size();
+    size_t sorted = std::min<size_t>(64, n);
+    for (;;) {
+      std::partial_sort(candidates_.begin(), candidates_.begin() + sorted, candidates_.end(), by_logit_desc);
+      double before = 0;
+      size_t keep = 0;
+      while (keep < sorted && (keep == 0 || before < target)) before += weights_[candidates_[keep++]];
+      if (keep < sorted || before >= target || sorted == n) {
+        candidates_.resize(keep);
+        break;
+      }
+      sorted = std::min(2 * sorted, n);
     }
-    candidates_.resize(keep);
   }
 
-  // 5. min_p: p / p_max = exp(z - z_max), independent of the normalisation.
+  // 5. min_p: p / p_max = weight / max weight, independent of the normalisation.
   if (params_.min_p > 0.0f) {
-    double zmax = kNegInf;
-    for (int32_t id : candidates_) zmax = std::max(zmax, work_[id]);
-    const double min_p = params_.min_p;
-    std::erase_if(candidates_, [&](int32_t id) { return std::exp(work_[id] - zmax) < min_p; });
-    // The most likely token always has ratio 1 >= min_p, so at least one survives.
+    double wmax = 0;
+    for (int32_t id : candidates_) wmax = std::max(wmax, weights_[id]);
+    const double cut = static_cast<double>(params_.min_p) * wmax;
+    std::erase_if(candidates_, [&](int32_t id) { return weights_[id] < cut; });
   }
 
-  // 6. Draw by inverse CDF over the survivors.
-  double zmax = kNegInf;
-  for (int32_t id : candidates_) zmax = std::max(zmax, work_[id]);
+  // 6. Draw by inverse CDF over the survivors (in id order, or most likely first after top_p).
   double total = 0;
-  for (int32_t id : candidates_) total += std::exp(work_[id] - zmax);
+  for (int32_t id : candidates_) total += weights_[id];
   const double u = uniform() * total;
   double cum = 0;
   int32_t chosen = candidates_.back();
   for (int32_t id : candidates_) {
-    cum += std::exp(work_[id] - zmax);
+    cum += weights_[id];
     if (u < cum) {
       chosen = id;
       break;

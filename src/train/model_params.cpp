@@ -25,7 +25,7 @@ void add_linear(ParamStore& s, const std::string& base, int64_t out, int64_t in,
 
 }  // namespace
 
-ParamStore make_params(const ModelConfig& c) {
+void validate_config(const ModelConfig& c) {
   require(c.num_layers > 0 && c.hidden_size > 0 && c.num_heads > 0 && c.num_kv_heads > 0 && c.head_dim > 0 &&
               c.vocab_size > 0 && c.intermediate_size >= 0 && c.num_heads % c.num_kv_heads == 0,
           "model config", "incomplete or inconsistent dimensions");
@@ -36,6 +36,10 @@ ParamStore make_params(const ModelConfig& c) {
           "layer_sliding must have one entry per layer");
   require(c.layer_moe.empty() || static_cast<int>(c.layer_moe.size()) == c.num_layers, "model config",
           "layer_moe must have one entry per layer");
+}
+
+ParamStore make_params(const ModelConfig& c) {
+  validate_config(c);
   const int64_t H = c.hidden_size, V = c.vocab_size, D = c.head_dim;
   const int64_t q_out = int64_t{c.num_heads} * D, kv_out = int64_t{c.num_kv_heads} * D;
   ParamStore s;

@@ -11,7 +11,10 @@
 
 namespace nova::train {
 
-// Validates the config's dimensions (nova::Error naming "model config") and adds every parameter,
+// Throws nova::Error naming "model config" when its dimensions cannot describe a model.
+void validate_config(const formats::ModelConfig& c);
+
+// Validates the config's dimensions (as validate_config) and adds every parameter,
 // zero, in layout order: embedding, then per layer norms, attention, MLP or MoE, then final norm
 // and (untied) lm_head. Routed experts are stored per expert, under Mixtral's
 // block_sparse_moe.experts.E.w1/w3/w2 for model_type "mixtral" and mlp.experts.E.*_proj otherwise.

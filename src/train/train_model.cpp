@@ -19,7 +19,7 @@ namespace names = model::weight_names;
 
 TrainModel::TrainModel(formats::ModelConfig config, ParamStore params, TrainOptions options)
     : config_(std::move(config)), params_(std::move(params)), options_(options) {
-  make_params(config_);  // validates the config's dimensions
+  validate_config(config_);
   embed_ = params_.view(names::kEmbed);
   final_norm_ = params_.view(names::kFinalNorm);
   head_ = config_.tie_word_embeddings ? embed_ : params_.view(names::kLmHead);

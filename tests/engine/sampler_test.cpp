@@ -192,7 +192,7 @@ TEST(Sampler, EmpiricalFrequenciesMatchTheDistribution) {
       {1.0f, 0, 1.0f, 0.0f, 12}, {0.6f, 0, 1.0f, 0.0f, 12}, {1.5f, 4, 1.0f, 0.0f, 4},
       {1.0f, 0, 0.7f, 0.0f, 0},  {1.0f, 0, 1.0f, 0.3f, 0},  {1.3f, 6, 0.9f, 0.15f, 0},
   };
-  const int n = 40000;
+  const int n = 20000;
   for (const Case& c : cases) {
     SamplingParams p;
     p.temperature = c.temperature;
@@ -239,6 +239,19 @@ TEST(Sampler, TruncationCutsAreExact) {
   std::vector<bool> seen(5, false);
   for (int32_t id : draw(p, tied, 2000)) seen[static_cast<size_t>(id)] = true;
   EXPECT_EQ(seen, (std::vector<bool>{true, true, true, true, false}));
+}
+
+TEST(Sampler, TopPOverALargeVocabularyKeepsTheWholeNucleus) {
+  // 1000 equal logits: top_p = 0.5 keeps exactly 500 of them (ids 0..499 by the id tie-break),
+  // far more than the sampler sorts at first.
+  const std::vector<float> flat(1000, 0.0f);
+  SamplingParams p;
+  p.top_p = 0.5f;
+  p.seed = 3;
+  std::vector<bool> seen(1000, false);
+  for (int32_t id : draw(p, flat, 1500)) seen[static_cast<size_t>(id)] = true;
+  EXPECT_EQ(std::count(seen.begin() + 500, seen.end(), true), 0);
+  EXPECT_GT(std::count(seen.begin(), seen.begin() + 500, true), 440);
 }
 
 TEST(Sampler, LogprobsAreLogSoftmaxAfterPenaltiesAndTemperature) {

@@ -121,7 +121,7 @@ TEST(BpeModel, EncodesOneMegabyteQuickly) {
   std::string text;
   const std::string sample = nova::test::read_file(nova::test::source_dir() + "/src/tokenizer/bpe_model.cpp");
 #if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
-  const size_t size = 64u << 10;  // instrumented builds only check correctness, on less text
+  const size_t size = 16u << 10;  // instrumented builds only check correctness, on less text
 #else
   const size_t size = 1u << 20;
 #endif

@@ -160,16 +160,16 @@ void check_mutant(const std::string& text) {
 }
 
 TEST(Tokenizer, MutationFuzzSmallTokenizer) {
-  nova::test::mutate_each(small_tokenizer_json().dump(), 3000, 1234, check_mutant);
+  nova::test::mutate_each(small_tokenizer_json().dump(), 3000 / test::kRandomCaseDivisor, 1234, check_mutant);
 }
 
-// A cut-down gpt2 tokenizer.json (its first 2000 tokens and the merges among them) fuzzed a few
+// A cut-down gpt2 tokenizer.json (its first 400 tokens and the merges among them) fuzzed a few
 // hundred times: the real file's layout, but small enough to parse thousands of times.
 TEST(Tokenizer, MutationFuzzGpt2Slice) {
   json j = json::parse(nova::test::read_file(test::fixture_path("gpt2", "tokenizer.json")));
   json vocab = json::object();
   for (const auto& [token, id] : j["model"]["vocab"].items()) {
-    if (id.get<int>() < 2000) vocab[token] = id;
+    if (id.get<int>() < 400) vocab[token] = id;
   }
   json merges = json::array();
   for (const json& m : j["model"]["merges"]) {
@@ -178,7 +178,7 @@ TEST(Tokenizer, MutationFuzzGpt2Slice) {
   }
   j["model"]["vocab"] = vocab;
   j["model"]["merges"] = merges;
-  j["added_tokens"][0]["id"] = 2000;
+  j["added_tokens"][0]["id"] = 400;
   const std::string seed = j.dump();
   ASSERT_NO_THROW(Tokenizer::from_json(j, "gpt2-slice.json"));
   std::mt19937 rng(99);
@@ -206,7 +206,7 @@ std::string random_text(std::mt19937& rng, size_t max_chars) {
 
 TEST(Tokenizer, RoundTripProperty) {
   std::mt19937 rng(7);
-  for (int i = 0; i < 400; ++i) {
+  for (int i = 0; i < 400 / test::kRandomCaseDivisor; ++i) {
     const std::string text = random_text(rng, 40);
     for (const bool special : {false, true}) {
       const Tokenizer& gpt2 = test::fixture_tokenizer("gpt2");
@@ -224,7 +224,7 @@ TEST(Tokenizer, RoundTripProperty) {
 // encode() takes any bytes: invalid UTF-8 is repaired to U+FFFD, never a crash or an exception.
 TEST(Tokenizer, EncodeFuzzRandomBytes) {
   std::mt19937 rng(11);
-  for (int i = 0; i < 1500; ++i) {
+  for (int i = 0; i < 1500 / test::kRandomCaseDivisor; ++i) {
     std::string bytes(rng() % 48, '\0');
     for (char& c : bytes) {
       const uint32_t r = rng();

@@ -9,6 +9,13 @@
 
 namespace nova::tokenizer::test {
 
+// Instrumented builds (ASan/UBSan, Debug) run fewer random cases so the binary stays quick there.
+#if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
+inline constexpr int kRandomCaseDivisor = 3;
+#else
+inline constexpr int kRandomCaseDivisor = 1;
+#endif
+
 inline std::string fixture_path(const std::string& family, const std::string& file) {
   return nova::test::fixture("tokenizers/" + family + "/" + file);
 }

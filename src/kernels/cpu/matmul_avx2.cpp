@@ -6,7 +6,6 @@
 // fp32, so results differ from the fp64 reference only by fp32 rounding of the sums.
 #include <immintrin.h>
 
-
 #include "kernels/cpu/matmul_detail.h"
 
 namespace nova::kernels::cpu::detail {
@@ -17,7 +16,6 @@ namespace {
 // this file's ISA flags could be the copy the linker keeps for the whole program, and then run
 // on a CPU without that ISA. Everything below has internal linkage.
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
 template <DType T>
 constexpr int64_t kElemBytes = T == DType::F32 ? 4 : 2;
@@ -46,6 +44,7 @@ struct Scratch {
     return data;
   }
 };
+
 template <DType T>
 inline __m256 load8(const void* W, int64_t i) {
   if constexpr (T == DType::F32) {

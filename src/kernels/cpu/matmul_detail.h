@@ -25,8 +25,9 @@ void matmul_with_isa(IsaTier isa, const float* x, int64_t M, int64_t K, const vo
                      float* y);
 
 // Rows of x up to which the GEMV kernels (W streamed once, no packing) are used: below this,
-// converting and packing W panels for the GEMM kernels costs more than it saves.
-constexpr int64_t kGemvMaxRows = 16;
+// converting and packing W panels for the GEMM kernels costs more than it saves (crossover
+// measured between 8 and 16 rows with AVX2 on a loaded 2-core machine; re-measure when quiet).
+constexpr int64_t kGemvMaxRows = 12;
 
 // Per-ISA kernels. Each computes y[m, n] for all m in [m0, m1) and n in [n0, n1) and writes
 // exactly those elements of y; they never read W, x or y outside the problem's extent.

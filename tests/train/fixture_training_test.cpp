@@ -1,0 +1,112 @@
+// The fixture's 10-step AdamW run (shared/fixtures/train/llama-train, produced by transformers +
+// torch.optim.AdamW): step-0 gradients, per-step loss and pre-clip grad norm, final weights.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "formats/safetensors.h"
+#include "support/fixtures.h"
+#include "train/trainer.h"
+
+namespace nova::train {
+namespace {
+
+const std::string kDir = "train/llama-train";
+
+struct Fixture {
+  nlohmann::json ref;
+  std::vector<int32_t> tokens;  // [steps, B, T + 1]
+  int64_t B = 0, T = 0, steps = 0;
+
+  Fixture() {
+    ref = nlohmann::json::parse(test::read_file(test::fixture(kDir + "/ref.json")));
+    B = ref["B"];
+    T = ref["T"];
+    steps = ref["steps"];
+    const std::string bytes = test::read_file(test::fixture(kDir + "/tokens.bin"));
+    tokens.resize(bytes.size() / 4);
+    std::memcpy(tokens.data(), bytes.data(), tokens.size() * 4);
+  }
+  Batch batch(int64_t step) const { return Batch::from_sequences(tokens.data() + step * B * (T + 1), B, T + 1); }
+};
+
+double rel_l2(const float* a, const float* b, int64_t n) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+TrainerConfig fixture_config(const nlohmann::json& hp) {
+  TrainerConfig c;
+  c.adamw.beta1 = hp["betas"][0];
+  c.adamw.beta2 = hp["betas"][1];
+  c.adamw.eps = hp["eps"];
+  c.adamw.weight_decay = hp["weight_decay"];
+  c.schedule.kind = LrScheduleKind::Constant;
+  c.schedule.lr = hp["lr"];
+  c.grad_clip = hp["grad_clip"];
+  return c;
+}
+
+TEST(FixtureTraining, Step0GradientsMatchTorch) {
+  const Fixture fx;
+  ASSERT_EQ(fx.tokens.size(), size_t(fx.steps * fx.B * (fx.T + 1)));
+  auto model = TrainModel::from_pretrained(test::fixture(kDir + "/init"));
+  model->params().zero_grad();
+  const LossParts loss = model->forward_backward(fx.batch(0));
+  EXPECT_NEAR(loss.loss, fx.ref["loss_per_step"][0].get<double>(), 1e-4 * fx.ref["loss_per_step"][0].get<double>());
+  const formats::SafetensorsFile ref = formats::SafetensorsFile::open(test::fixture(kDir + "/grads_step0.safetensors"));
+  EXPECT_EQ(ref.names().size(), model->params().size());
+  for (const Param& p : model->params().params()) {
+    const Tensor& g = ref.get(p.name);
+    ASSERT_EQ(g.shape(), p.grad.shape()) << p.name;
+    const double err = rel_l2(p.grad.data_as<float>(), g.data_as<float>(), p.numel());
+    EXPECT_LE(err, 1e-4) << p.name;
+  }
+}
+
+TEST(FixtureTraining, TenStepTrajectoryAndFinalWeights) {
+  const Fixture fx;
+  for (bool recompute : {false, true}) {
+    auto model = TrainModel::from_pretrained(test::fixture(kDir + "/init"), {.recompute = recompute});
+    Trainer trainer(*model, fixture_config(fx.ref["hyperparams"]));
+    for (int64_t s = 0; s < fx.steps; ++s) {
+      const StepResult r = trainer.step(fx.batch(s));
+      ASSERT_FALSE(r.skipped) << r.skip_reason;
+      const double want_loss = fx.ref["loss_per_step"][s], want_norm = fx.ref["grad_norm_before_clip_per_step"][s];
+      EXPECT_LE(std::abs(r.loss - want_loss), 1e-4 * want_loss) << "step " << s << " loss " << r.loss;
+      EXPECT_LE(std::abs(r.grad_norm - want_norm), 1e-4 * want_norm) << "step " << s << " norm " << r.grad_norm;
+      EXPECT_DOUBLE_EQ(r.lr, 3e-3);
+    }
+    EXPECT_EQ(trainer.step_count(), fx.steps);
+    const formats::Checkpoint final_ckpt = formats::Checkpoint::open_dir(test::fixture(kDir + "/final"));
+    double max_abs = 0, max_rel_l2 = 0;
+    std::string worst;
+    for (const Param& p : model->params().params()) {
+      const Tensor& w = final_ckpt.get(p.name);
+      const float* a = p.value.data_as<float>();
+      const float* b = w.data_as<float>();
+      double tensor_max = 0;
+      for (int64_t i = 0; i < p.numel(); ++i) tensor_max = std::max(tensor_max, std::abs(double(a[i]) - b[i]));
+      if (tensor_max > max_abs) worst = p.name;
+      max_abs = std::max(max_abs, tensor_max);
+      max_rel_l2 = std::max(max_rel_l2, rel_l2(a, b, p.numel()));
+    }
+    std::printf("[ fixture ] recompute=%d final weights vs torch: max |diff| %.3g (%s), max per-tensor rel L2 %.3g\n",
+                int(recompute), max_abs, worst.c_str(), max_rel_l2);
+    // 10 AdamW steps of lr 3e-3 move a weight by up to ~3e-2. Adam's m / sqrt(v) amplifies fp32
+    // rounding differences in near-zero gradients to O(lr) per step, so single elements differ
+    // by a few 1e-4 (measured 4.4e-4) while whole tensors agree to ~4e-5 relative.
+    EXPECT_LE(max_abs, 1e-3);
+    EXPECT_LE(max_rel_l2, 1e-4);
+  }
+}
+
+}  // namespace
+}  // namespace nova::train
