@@ -41,6 +41,12 @@ char32_t next_cp(const std::string& s, size_t& i) {
 
 size_t skip_py_space(const std::string& s, size_t i) {
   while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {  // ASCII fast path
+      if (!((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20))) break;
+      ++i;
+      continue;
+    }
     size_t j = i;
     if (!py_isspace(next_cp(s, j))) break;
     i = j;
@@ -66,19 +72,22 @@ class Lexer {
  public:
   Lexer(const std::string& source, const std::string& where) : where_(where) {
     // jinja2 normalises \r\n and \r to \n and drops one trailing newline.
-    src_.reserve(source.size());
-    for (size_t i = 0; i < source.size(); ++i) {
-      if (source[i] == '\r') {
-        src_.push_back('\n');
-        if (i + 1 < source.size() && source[i + 1] == '\n') ++i;
-      } else {
-        src_.push_back(source[i]);
+    if (source.find('\r') == std::string::npos) {
+      src_ = source;
+    } else {
+      src_.reserve(source.size());
+      for (size_t i = 0; i < source.size(); ++i) {
+        if (source[i] == '\r') {
+          src_.push_back('\n');
+          if (i + 1 < source.size() && source[i + 1] == '\n') ++i;
+        } else {
+          src_.push_back(source[i]);
+        }
       }
     }
     if (!src_.empty() && src_.back() == '\n') src_.pop_back();
     line_starts_.push_back(0);
-    for (size_t i = 0; i < src_.size(); ++i)
-      if (src_[i] == '\n') line_starts_.push_back(i + 1);
+    for (size_t i = src_.find('\n'); i != std::string::npos; i = src_.find('\n', i + 1)) line_starts_.push_back(i + 1);
   }
 
   std::vector<Token> run() {

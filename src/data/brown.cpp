@@ -62,6 +62,9 @@ std::string render_paragraph(const std::vector<std::string_view>& words) {
     } else if (w == "(" || w == "[" || w == "{") {
       kind = Attach::opening;
     }
+    // The corpus ends a sentence cut at a semicolon with ";/. ;/.", and an abbreviation at the end of a
+    // sentence is followed by its own "./." ("Jr./np ./."): one mark is enough.
+    if ((w == "." || w == ";") && !out.empty() && out.back() == w[0]) continue;
     if (!glue_next && kind != Attach::closing) out += ' ';
     out += text;
     glue_next = kind == Attach::opening;

@@ -15,6 +15,7 @@ namespace nova::data {
 // - the tag is cut at the LAST '/', so `and/or/cc` gives `and/or` and `//in` gives `/`;
 // - no space before , . ; : ! ? ) ] } or a closing quote, none after ( [ { or an opening quote;
 // - `` and '' become "; a standalone ' alternates between opening and closing within a paragraph;
+// - a '.' or ';' right after a word that already ends in it is dropped (`Jr./np ./.`, `;/. ;/.`);
 // - sentences of a paragraph are joined by one space, paragraphs (and headlines) by a blank line;
 // - the result has no leading or trailing whitespace.
 std::string brown_to_text(std::string_view tagged);

@@ -95,11 +95,13 @@ SampledToken Sampler::sample(std::span<const float> logits, const TokenHistory& 
 
   // 3. top_k: keep everything >= the k-th largest logit (ties at the boundary survive).
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < candidates_.size()) {
-    auto kth = candidates_.begin() + (params_.top_k - 1);
-    std::nth_element(candidates_.begin(), kth, candidates_.end(), by_logit_desc);
-    const double threshold = work_[*kth];
+    // Select on a contiguous copy of the values: much faster than through the ids.
+    values_.resize(candidates_.size());
+    for (size_t i = 0; i < candidates_.size(); ++i) values_[i] = work_[candidates_[i]];
+    const auto kth = values_.begin() + (params_.top_k - 1);
+    std::nth_element(values_.begin(), kth, values_.end(), std::greater<double>());
+    const double threshold = *kth;
     std::erase_if(candidates_, [&](int32_t id) { return work_[id] < threshold; });
-    std::sort(candidates_.begin(), candidates_.end());  // back to id order
   }
 
   // 4. top_p over the (renormalised) survivors: the shortest most-likely-first prefix whose mass
@@ -109,19 +111,22 @@ SampledToken Sampler::sample(std::span<const float> logits, const TokenHistory& 
     double total = 0;
     for (int32_t id : candidates_) total += weights_[id];
     const double target = static_cast<double>(params_.top_p) * total;
+    // Sort in growing chunks: [0, sorted) holds the best candidates in order; nth_element brings
+    // the next chunk to the front of the rest.
     const size_t n = candidates_.size();
-    size_t sorted = std::min<size_t>(64, n);
-    for (;;) {
-      std::partial_sort(candidates_.begin(), candidates_.begin() + sorted, candidates_.end(), by_logit_desc);
-      double before = 0;
-      size_t keep = 0;
+    size_t sorted = 0;
+    size_t keep = 0;
+    double before = 0;
+    for (size_t chunk = 64;; chunk *= 2) {
+      const auto lo = candidates_.begin() + static_cast<std::ptrdiff_t>(sorted);
+      const auto hi = candidates_.begin() + static_cast<std::ptrdiff_t>(std::min(n, sorted + chunk));
+      if (hi != candidates_.end()) std::nth_element(lo, hi, candidates_.end(), by_logit_desc);
+      std::sort(lo, hi, by_logit_desc);
+      sorted = static_cast<size_t>(hi - candidates_.begin());
       while (keep < sorted && (keep == 0 || before < target)) before += weights_[candidates_[keep++]];
-      if (keep < sorted || before >= target || sorted == n) {
-        candidates_.resize(keep);
-        break;
-      }
-      sorted = std::min(2 * sorted, n);
+      if (keep < sorted || before >= target || sorted == n) break;
     }
+    candidates_.resize(keep);
   }
 
   // 5. min_p: p / p_max = weight / max weight, independent of the normalisation.

@@ -60,6 +60,7 @@ class Sampler {
   std::vector<float> penalized_;    // logits after the penalties (float, as the model gave them)
   std::vector<double> work_;        // processed logits (double: logit / tiny temperature stays finite)
   std::vector<double> weights_;     // exp(logit - max logit)
+  std::vector<double> values_;      // scratch for top_k selection
   std::vector<int32_t> candidates_;
 };
 

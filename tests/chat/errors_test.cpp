@@ -107,7 +107,7 @@ TEST(Errors, FuzzQwen3TemplateSource) {
   int parsed = 0, rendered = 0;
   RenderLimits limits;
   limits.max_steps = 20000;
-  test::mutate_each(source, 2000, 1234, [&](const std::string& s) {
+  test::mutate_each(source, 1000, 1234, [&](const std::string& s) {
     try {
       const Template t = Template::parse(s, "fuzz");
       ++parsed;
@@ -116,8 +116,8 @@ TEST(Errors, FuzzQwen3TemplateSource) {
     } catch (const Error&) {
     }
   });
-  EXPECT_GT(parsed, 100);  // the fuzz must exercise the renderer, not only the lexer
-  EXPECT_GT(rendered, 50);
+  EXPECT_GT(parsed, 50);  // the fuzz must exercise the renderer, not only the lexer
+  EXPECT_GT(rendered, 25);
 }
 
 TEST(Errors, FuzzRenderContexts) {
@@ -127,7 +127,7 @@ TEST(Errors, FuzzRenderContexts) {
       "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "content": "r"}],
       "tools": [{"type": "function"}], "add_generation_prompt": true, "enable_thinking": false})";
   int rendered = 0;
-  test::mutate_each(seed, 3000, 99, [&](const std::string& s) {
+  test::mutate_each(seed, 2000, 99, [&](const std::string& s) {
     const json ctx = json::parse(s, nullptr, false);
     if (ctx.is_discarded()) return;
     try {

@@ -84,6 +84,18 @@ TEST(BrownToText, WordsWithSlashesAreSplitAtTheLastSlash) {
             "The actual power requirements indicated 2 lb. oxygen transfer / hr. / hp..");
 }
 
+TEST(BrownToText, DoubledFinalMarksCollapse) {
+  // cr09, line 5: a sentence cut at a semicolon ends in ";/. ;/."; ca01: "Jr./np ./." ends a sentence.
+  EXPECT_EQ(brown_to_text("It/pps is/bez ,/, I/ppss am/bem reliably/rb given/vbn to/to understand/vb ,/, the/at "
+                          "technical/jj argot/nn for/in those/dts who/wps engage/vb in/in your/pp$ particular/jj "
+                          "branch/nn of/in the/at boost/nn ;/. ;/.\n"
+                          "i.e./rb ,/, burglars/nns"),
+            "It is, I am reliably given to understand, the technical argot for those who engage in your "
+            "particular branch of the boost; i.e., burglars");
+  EXPECT_EQ(brown_to_text("which/wdt was/bedz won/vbn by/in Mayor-nominate/nn-tl Ivan/np Allen/np Jr./np ./."),
+            "which was won by Mayor-nominate Ivan Allen Jr.");
+}
+
 TEST(BrownToText, EdgeCases) {
   EXPECT_EQ(brown_to_text(""), "");
   EXPECT_EQ(brown_to_text("\n\n   \n\t\n"), "");

@@ -29,6 +29,8 @@ const tokenizer::Tokenizer& gpt2() {
   return t;
 }
 
+constexpr int32_t kEndOfText = 50256;  // <|endoftext|> in GPT-2
+
 // Every token of a split's shards, in order.
 std::vector<int32_t> split_tokens(const std::vector<std::string>& shards) {
   std::vector<int32_t> all;
