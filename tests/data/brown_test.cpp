@@ -81,7 +81,7 @@ TEST(BrownToText, WordsWithSlashesAreSplitAtTheLastSlash) {
             "For treatment of ketosis, feed 1/2 pound daily until symptoms disappear.");
   EXPECT_EQ(brown_to_text("The/at actual/jj power/nn requirements/nns indicated/vbd 2/cd lb./nn oxygen/nn "
                           "transfer/nn //in hr./nn //in hp./nn ./."),
-            "The actual power requirements indicated 2 lb. oxygen transfer / hr. / hp..");
+            "The actual power requirements indicated 2 lb. oxygen transfer / hr. / hp.");
 }
 
 TEST(BrownToText, DoubledFinalMarksCollapse) {
