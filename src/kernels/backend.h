@@ -28,6 +28,17 @@ struct Routing {
   std::vector<float> weight;    // [rows * k]
 };
 
+// One sequence of a paged_attention call: its query rows q[q_begin, q_begin + q_rows) sit at
+// positions pos0 .. pos0 + q_rows - 1; its KV positions p live in block
+// block_tables[table_begin + p / block_size], slot p % block_size.
+struct PagedAttentionSeq {
+  int64_t q_begin = 0;
+  int64_t q_rows = 0;
+  int64_t pos0 = 0;
+  int64_t table_begin = 0;
+  int64_t table_size = 0;  // blocks in its table; must cover positions [0, pos0 + q_rows)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -69,6 +80,15 @@ class Backend {
   virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
                          int window, float scale, Tensor& out) = 0;
 
+  // attention() over a paged KV cache, for several sequences in one call (one launch on a
+  // device; every (row, head) of every sequence is independent work). k_blocks, v_blocks:
+  // [num_blocks, block_size, kv_heads, head_dim]; q, out: [total_rows, q_heads, head_dim]. Each
+  // sequence's rows attend causally (and within `window`) over its own blocks only, with the
+  // same math as attention(). Rows of q that no sequence names are left untouched in out.
+  virtual void paged_attention(const Tensor& q, const Tensor& k_blocks, const Tensor& v_blocks,
+                               std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> block_tables,
+                               int window, float scale, Tensor& out) = 0;
+
   // out = silu(gate) * up, elementwise (out may alias either input).
   virtual void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
   // a += b, elementwise.
@@ -81,6 +101,9 @@ class Backend {
   virtual Routing route_top_k(const Tensor& logits, int k, bool normalize) = 0;
   // dst[i, :] = src[rows[i], :].
   virtual void gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) = 0;
+  // dst[rows[i], :] = src[i, :] (e.g. this step's K/V rows into their paged-cache slots, with
+  // dst viewed as [num_blocks * block_size, ...]); rows must not repeat.
+  virtual void scatter_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) = 0;
   // dst[rows[i], :] += weights[i] * src[i, :] (rows may repeat only across calls).
   virtual void scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,
                                 Tensor& dst) = 0;

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "model/kv_view.h"
 #include "model/transformer_session.h"
 
 namespace nova::model {
@@ -96,6 +97,11 @@ Tensor Transformer::moe(const MoeWeights& m, const Tensor& x) const {
   return out;
 }
 
+RopeFrequencies Transformer::frequencies_for(int64_t seq_len) const {
+  // Dynamic NTK depends on the sequence length reached; every other type is fixed.
+  return config_.rope.type == formats::RopeType::Dynamic ? rope_frequencies(config_, seq_len) : rope_;
+}
+
 void Transformer::forward(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& logits,
                           bool all_logits, const Probe* probe) const {
   const ModelConfig& c = config_;
@@ -110,21 +116,107 @@ void Transformer::forward(std::span<const int32_t> ids, int64_t pos0, KvCache& c
             "token id " + std::to_string(ids[i]) + " at index " + std::to_string(i) + " is outside the vocabulary [0, " +
                 std::to_string(c.vocab_size) + ")");
 
-  auto trace = [&](const std::string& name, const Tensor& t) {
-    if (probe) (*probe)(name, t);
-  };
-  const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_heads, Hkv = c.num_kv_heads;
-  const float eps = static_cast<float>(c.rms_norm_eps);
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-
-  // RoPE table for these positions (dynamic NTK depends on the sequence length reached).
-  const RopeFrequencies dyn =
-      c.rope.type == formats::RopeType::Dynamic ? rope_frequencies(c, pos0 + M) : RopeFrequencies{};
-  const RopeFrequencies& freqs = c.rope.type == formats::RopeType::Dynamic ? dyn : rope_;
+  const RopeFrequencies freqs = frequencies_for(pos0 + M);
   const int64_t half = static_cast<int64_t>(freqs.inv_freq.size());
   Tensor cos_host = Tensor::zeros(DType::F32, {M, half}), sin_host = Tensor::zeros(DType::F32, {M, half});
   rope_table(freqs, pos0, M, cos_host.data_as<float>(), sin_host.data_as<float>());
-  const Tensor cos = be.upload(cos_host), sin = be.upload(sin_host);
+
+  std::vector<int32_t> logit_rows;
+  for (int64_t r = all_logits ? 0 : M - 1; r < M; ++r) logit_rows.push_back(static_cast<int32_t>(r));
+  run(ids, be.upload(cos_host), be.upload(sin_host), ContiguousKvView(be, cache, pos0), logit_rows, logits, probe);
+}
+
+void Transformer::forward_batch(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
+                                const Probe* probe) const {
+  const ModelConfig& c = config_;
+  kernels::Backend& be = *backend_;
+  require(!batch.sequences.empty(), "forward_batch", "no sequences given");
+  require(static_cast<int>(cache.k.size()) == c.num_layers && cache.block_size > 0, "forward_batch",
+          "the paged cache was not made for this model");
+  const int64_t bs = cache.block_size;
+
+  // Validate everything first, and flatten: ids, per-row slots, per-sequence descriptors.
+  std::vector<int32_t> ids, slots, tables, logit_rows;
+  std::vector<kernels::PagedAttentionSeq> seqs;
+  std::vector<int64_t> writer(static_cast<size_t>(cache.num_blocks), -1);  // sequence writing each block
+  for (size_t i = 0; i < batch.sequences.size(); ++i) {
+    const BatchSequence& s = batch.sequences[i];
+    const std::string which = "sequence " + std::to_string(i);
+    const auto n = static_cast<int64_t>(s.tokens.size());
+    require(n > 0, "forward_batch", which + " has no tokens");
+    require(s.pos0 >= 0, "forward_batch", which + " has a negative position");
+    require(s.num_logits >= 0 && s.num_logits <= n, "forward_batch",
+            which + ": num_logits " + std::to_string(s.num_logits) + " outside [0, " + std::to_string(n) + "]");
+    require(static_cast<int64_t>(s.block_table.size()) * bs >= s.pos0 + n, "forward_batch",
+            which + ": " + std::to_string(s.block_table.size()) + " blocks cannot hold " +
+                std::to_string(s.pos0 + n) + " positions");
+    for (int32_t b : s.block_table)
+      require(b >= 0 && b < cache.num_blocks, "forward_batch",
+              which + ": block " + std::to_string(b) + " outside [0, " + std::to_string(cache.num_blocks) + ")");
+    kernels::PagedAttentionSeq d;
+    d.q_begin = static_cast<int64_t>(ids.size());
+    d.q_rows = n;
+    d.pos0 = s.pos0;
+    d.table_begin = static_cast<int64_t>(tables.size());
+    d.table_size = static_cast<int64_t>(s.block_table.size());
+    seqs.push_back(d);
+    tables.insert(tables.end(), s.block_table.begin(), s.block_table.end());
+    for (int64_t j = 0; j < n; ++j) {
+      const int32_t id = s.tokens[j];
+      require(id >= 0 && id < c.vocab_size, "forward_batch",
+              which + ": token id " + std::to_string(id) + " at index " + std::to_string(j) +
+                  " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+      const int64_t p = s.pos0 + j;
+      const int32_t block = s.block_table[p / bs];
+      require(writer[block] < 0 || writer[block] == static_cast<int64_t>(i), "forward_batch",
+              which + " writes block " + std::to_string(block) + " that another sequence writes too");
+      writer[block] = static_cast<int64_t>(i);
+      slots.push_back(static_cast<int32_t>(block * bs + p % bs));
+      if (j >= n - s.num_logits) logit_rows.push_back(static_cast<int32_t>(ids.size()));
+      ids.push_back(id);
+    }
+  }
+  // A block written this step must not be read by another sequence (prefix-shared blocks are full
+  // and read-only): otherwise results would depend on the batch's order.
+  for (size_t i = 0; i < batch.sequences.size(); ++i) {
+    const BatchSequence& s = batch.sequences[i];
+    const int64_t first_written = s.pos0 / bs;
+    for (int64_t b = 0; b < first_written && b < static_cast<int64_t>(s.block_table.size()); ++b)
+      require(writer[s.block_table[b]] < 0, "forward_batch",
+              "sequence " + std::to_string(i) + " reads block " + std::to_string(s.block_table[b]) +
+                  " that this step writes");
+  }
+
+  const int64_t M = static_cast<int64_t>(ids.size());
+  const RopeFrequencies& fixed = rope_;
+  const int64_t half = static_cast<int64_t>(fixed.inv_freq.size());
+  Tensor cos_host = Tensor::zeros(DType::F32, {M, half}), sin_host = Tensor::zeros(DType::F32, {M, half});
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const auto& d = seqs[i];
+    const RopeFrequencies freqs = frequencies_for(d.pos0 + d.q_rows);
+    rope_table(freqs, d.pos0, d.q_rows, cos_host.data_as<float>() + d.q_begin * half,
+               sin_host.data_as<float>() + d.q_begin * half);
+  }
+  const PagedKvView kv(be, cache, seqs, std::move(tables), std::move(slots));
+  run(ids, be.upload(cos_host), be.upload(sin_host), kv, logit_rows, logits, probe);
+}
+
+PagedKvCache Transformer::new_paged_cache(int64_t num_blocks, int64_t block_size) const {
+  return PagedKvCache::allocate(*backend_, config_.num_layers, num_blocks, block_size, config_.num_kv_heads,
+                                config_.head_dim);
+}
+
+void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
+                      std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe) const {
+  const ModelConfig& c = config_;
+  kernels::Backend& be = *backend_;
+  auto trace = [&](const std::string& name, const Tensor& t) {
+    if (probe) (*probe)(name, t);
+  };
+  const int64_t M = static_cast<int64_t>(ids.size());
+  const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_heads, Hkv = c.num_kv_heads;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
 
   Tensor x = be.alloc(DType::F32, {M, H});
   be.embedding(weights_.embed, ids, x);
@@ -153,10 +245,9 @@ void Transformer::forward(std::span<const int32_t> ids, int64_t pos0, KvCache& c
     trace(p + "q", q);
     trace(p + "k", k);
     trace(p + "v", v);
-    be.copy_rows(k, cache.k[l], pos0);
-    be.copy_rows(v, cache.v[l], pos0);
+    kv.store(l, k, v);
     const bool sliding = c.sliding_window > 0 && (c.layer_sliding.empty() || c.layer_sliding[l]);
-    be.attention(q, cache.k[l], cache.v[l], pos0, sliding ? c.sliding_window : 0, scale, attn);
+    kv.attend(l, q, sliding ? c.sliding_window : 0, scale, attn);
     trace(p + "attn", attn);
     be.linear(attn.reshape({M, Hq * D}), L.o.w, L.o.bias(), proj);
     trace(p + "attn_out", proj);
@@ -169,8 +260,19 @@ void Transformer::forward(std::span<const int32_t> ids, int64_t pos0, KvCache& c
     trace(p + "out", x);
   }
 
-  const Tensor last = all_logits ? x : x.slice_rows(M - 1, M);
-  const int64_t rows = last.dim(0);
+  logits.clear();
+  const auto rows = static_cast<int64_t>(logit_rows.size());
+  if (rows == 0) return;
+  // Consecutive rows (the usual case: the last row, or all) are a zero-copy slice.
+  bool consecutive = true;
+  for (int64_t i = 1; i < rows; ++i) consecutive = consecutive && logit_rows[i] == logit_rows[i - 1] + 1;
+  Tensor last;
+  if (consecutive) {
+    last = x.slice_rows(logit_rows[0], logit_rows[0] + rows);
+  } else {
+    last = be.alloc(DType::F32, {rows, H});
+    be.gather_rows(x, logit_rows, last);
+  }
   Tensor normed = be.alloc(DType::F32, {rows, H});
   be.rmsnorm(last, weights_.final_norm, eps, normed);
   trace("final_norm", normed);

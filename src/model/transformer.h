@@ -26,8 +26,10 @@
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
 #include "kernels/backend.h"
+#include "model/batch_input.h"
 #include "model/kv_cache.h"
 #include "model/model_weights.h"
+#include "model/paged_kv_cache.h"
 #include "model/rope_frequencies.h"
 #include "model/session.h"
 
@@ -36,6 +38,8 @@ namespace nova::model {
 // Called with each named intermediate ("layers.3.attn_out", ...) during a forward, so a
 // mismatch against a reference can be located layer by layer. Tensors live on the backend.
 using Probe = std::function<void(std::string_view name, const Tensor& t)>;
+
+class KvView;
 
 class Transformer : public std::enable_shared_from_this<Transformer> {
  public:
@@ -58,8 +62,26 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   void forward(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& logits,
                bool all_logits, const Probe* probe = nullptr) const;
 
+  // One step of several sequences over a shared paged cache: all their tokens go through the
+  // matmuls together (M = total tokens), attention runs per sequence over its own blocks. Each
+  // sequence's K/V rows are written to its blocks at its positions. Writes logits
+  // [sum of num_logits, vocab], sequences in batch order (empty when none asks). Same math as
+  // forward(): a sequence gets the logits a single-sequence forward over the same history gives.
+  // Validates the whole batch (ids, positions, block tables, num_logits) before writing any K/V.
+  void forward_batch(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
+                     const Probe* probe = nullptr) const;
+
+  // A paged cache shaped for this model.
+  PagedKvCache new_paged_cache(int64_t num_blocks, int64_t block_size) const;
+
  private:
   Transformer() = default;
+  // The layer stack, shared by forward and forward_batch: embeds `ids`, runs every layer with
+  // RoPE rows cos/sin (one per id) and K/V through `kv`, and writes the logits of `logit_rows`.
+  void run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
+           std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe) const;
+  // The RoPE frequencies for a sequence whose positions reach `seq_len`.
+  RopeFrequencies frequencies_for(int64_t seq_len) const;
   Tensor ffn(const FfnWeights& f, const Tensor& x, int64_t inter) const;
   Tensor moe(const MoeWeights& m, const Tensor& x) const;
 

@@ -1,5 +1,6 @@
 #include "tokenizer/bpe_model.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <queue>
@@ -16,18 +17,23 @@ std::optional<std::string> optional_string(const json& j, std::string_view key, 
   return as_string(*m, where.at(key));
 }
 
-// One merge rule, from "a b" or ["a", "b"].
-std::pair<std::string, std::string> parse_merge(const json& m, const JsonPath& where) {
-  if (m.is_string()) {
-    const std::string& s = m.get_ref<const std::string&>();
-    const size_t space = s.find(' ');
-    if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-      where.fail("merge \"" + s + "\" is not two tokens separated by one space");
-    }
-    return {s.substr(0, space), s.substr(space + 1)};
+// "a b" -> {"a", "b"}.
+std::pair<std::string_view, std::string_view> split_merge(std::string_view s, const JsonPath& where) {
+  const size_t space = s.find(' ');
+  if (space == std::string_view::npos || s.find(' ', space + 1) != std::string_view::npos) {
+    where.fail("merge \"" + std::string(s) + "\" is not two tokens separated by one space");
   }
+  return {s.substr(0, space), s.substr(space + 1)};
+}
+
+// One merge rule, from "a b" or ["a", "b"].
+std::pair<std::string_view, std::string_view> parse_merge(const json& m, const JsonPath& where) {
+  if (m.is_string()) return split_merge(m.get_ref<const std::string&>(), where);
   if (m.is_array() && m.size() == 2) {
-    return {as_string(m[0], where.at(size_t{0})), as_string(m[1], where.at(size_t{1}))};
+    for (size_t k = 0; k < 2; ++k) {
+      if (!m[k].is_string()) where.at(k).fail("expected a string");
+    }
+    return {m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>()};
   }
   where.fail("expected \"a b\" or [\"a\", \"b\"]");
 }
@@ -79,7 +85,7 @@ const BpeModel::Merge* BpeModel::MergeTable::find(uint64_t key) const {
   }
 }
 
-std::shared_ptr<const BpeModel> BpeModel::from_json(const json& j, const JsonPath& where) {
+std::shared_ptr<const BpeModel> BpeModel::from_json(const json& j, const JsonPath& where, const BpeTables* tables) {
   auto model = std::make_shared<BpeModel>();
   BpeModel& m = *model;
 
@@ -93,16 +99,17 @@ std::shared_ptr<const BpeModel> BpeModel::from_json(const json& j, const JsonPat
   const JsonPath vocab_at = where.at("vocab");
   const json& vocab = require_member(j, "vocab", where);
   if (!vocab.is_object()) vocab_at.fail("expected an object of token -> id");
-  m.vocab_.reserve(vocab.size());
-  m.vocab_r_.reserve(vocab.size());
-  for (const auto& [token, id_json] : vocab.items()) {
-    const auto id = static_cast<int32_t>(
-        as_int(id_json, vocab_at.at(token), 0, std::numeric_limits<int32_t>::max()));
-    auto [it, inserted] = m.vocab_.emplace(token, id);
-    if (!inserted) it->second = id;
-    m.vocab_r_[id] = &it->first;
-    if (id > m.max_id_) m.max_id_ = id;
+  // A repeated token keeps its last id, as a JSON object keeps the last value of a repeated key.
+  if (tables && tables->has_vocab) {
+    m.vocab_.reserve(tables->vocab.size(), tables->arena.size());
+    for (const auto& [token, id] : tables->vocab) m.vocab_.set(tables->text(token), id);
+  } else {
+    m.vocab_.reserve(vocab.size(), 0);
+    for (const auto& [token, id_json] : vocab.items()) {
+      m.vocab_.set(token, static_cast<int32_t>(as_int(id_json, vocab_at.at(token), 0, std::numeric_limits<int32_t>::max())));
+    }
   }
+  m.index_ids();
 
   m.unk_token_ = optional_string(j, "unk_token", where);
   m.continuing_subword_prefix_ = optional_string(j, "continuing_subword_prefix", where).value_or("");
@@ -114,50 +121,85 @@ std::shared_ptr<const BpeModel> BpeModel::from_json(const json& j, const JsonPat
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
-    const auto it = m.vocab_.find(std::string_view(name));
-    m.byte_ids_[b] = it == m.vocab_.end() ? -1 : it->second;
+    m.byte_ids_[b] = m.vocab_.find(name).value_or(-1);
   }
 
   const JsonPath merges_at = where.at("merges");
   const json& merges = require_member(j, "merges", where);
   if (!merges.is_array()) merges_at.fail("expected an array");
-  m.merges_.reserve(merges.size());
-  const size_t prefix_len = m.continuing_subword_prefix_.size();
   std::string joined;
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const JsonPath at = merges_at.at(i);
-    const auto [a, b] = parse_merge(merges[i], at);
-    const auto ia = m.vocab_.find(a);
-    if (ia == m.vocab_.end()) at.fail("merge token \"" + a + "\" is not in the vocabulary");
-    const auto ib = m.vocab_.find(b);
-    if (ib == m.vocab_.end()) at.fail("merge token \"" + b + "\" is not in the vocabulary");
-    // The right part loses its continuing-subword prefix when merged.
-    if (b.size() < prefix_len) at.fail("merge token \"" + b + "\" is shorter than continuing_subword_prefix");
-    joined.assign(a);
-    joined.append(b, prefix_len);
-    const auto inew = m.vocab_.find(joined);
-    if (inew == m.vocab_.end()) at.fail("merged token \"" + joined + "\" is not in the vocabulary");
-    m.merges_.set(pair_key(ia->second, ib->second), Merge{static_cast<int32_t>(i), inew->second});
+  if (tables && tables->has_merges) {
+    m.merges_.reserve(tables->merges.size());
+    for (size_t i = 0; i < tables->merges.size(); ++i) {
+      const BpeTables::Merge& mg = tables->merges[i];
+      const auto [a, b] = mg.is_pair ? std::make_pair(tables->text(mg.first), tables->text(mg.second))
+                                     : split_merge(tables->text(mg.first), merges_at.at(i));
+      m.add_merge(i, a, b, merges_at, joined);
+    }
+  } else {
+    m.merges_.reserve(merges.size());
+    for (size_t i = 0; i < merges.size(); ++i) {
+      const auto [a, b] = parse_merge(merges[i], merges_at.at(i));
+      m.add_merge(i, a, b, merges_at, joined);
+    }
   }
   return model;
 }
 
-std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
-  const auto it = vocab_.find(token);
-  if (it == vocab_.end()) return std::nullopt;
-  return it->second;
+void BpeModel::add_merge(size_t rank, std::string_view a, std::string_view b, const JsonPath& merges_at,
+                         std::string& joined) {
+  auto fail_at = [&](const std::string& what) { merges_at.at(rank).fail(what); };
+  const std::optional<int32_t> ia = vocab_.find(a);
+  if (!ia) fail_at("merge token \"" + std::string(a) + "\" is not in the vocabulary");
+  const std::optional<int32_t> ib = vocab_.find(b);
+  if (!ib) fail_at("merge token \"" + std::string(b) + "\" is not in the vocabulary");
+  // The right part loses its continuing-subword prefix when merged.
+  const size_t prefix_len = continuing_subword_prefix_.size();
+  if (b.size() < prefix_len) fail_at("merge token \"" + std::string(b) + "\" is shorter than continuing_subword_prefix");
+  joined.assign(a);
+  joined.append(b.substr(prefix_len));
+  const std::optional<int32_t> inew = vocab_.find(joined);
+  if (!inew) fail_at("merged token \"" + joined + "\" is not in the vocabulary");
+  merges_.set(pair_key(*ia, *ib), Merge{static_cast<int32_t>(rank), *inew});
 }
 
-const std::string* BpeModel::id_to_token(int32_t id) const {
-  const auto it = vocab_r_.find(id);
-  return it == vocab_r_.end() ? nullptr : it->second;
+void BpeModel::index_ids() {
+  max_id_ = -1;
+  for (size_t e = 0; e < vocab_.size(); ++e) max_id_ = std::max(max_id_, vocab_.id(e));
+  auto keep_last = [this](uint32_t& slot, size_t e) {
+    if (slot == kNoEntry || vocab_.token(slot) < vocab_.token(e)) slot = static_cast<uint32_t>(e);
+  };
+  if (static_cast<size_t>(max_id_ + 1) <= 2 * vocab_.size() + 1024) {
+    dense_r_.assign(static_cast<size_t>(max_id_ + 1), kNoEntry);
+    for (size_t e = 0; e < vocab_.size(); ++e) keep_last(dense_r_[static_cast<size_t>(vocab_.id(e))], e);
+  } else {
+    sparse_r_.reserve(vocab_.size());
+    for (size_t e = 0; e < vocab_.size(); ++e) {
+      keep_last(sparse_r_.try_emplace(vocab_.id(e), kNoEntry).first->second, e);
+    }
+  }
+}
+
+std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
+  return vocab_.find(token);
+}
+
+std::optional<std::string_view> BpeModel::id_to_token(int32_t id) const {
+  uint32_t entry = kNoEntry;
+  if (!sparse_r_.empty()) {
+    if (const auto it = sparse_r_.find(id); it != sparse_r_.end()) entry = it->second;
+  } else if (id >= 0 && static_cast<size_t>(id) < dense_r_.size()) {
+    entry = dense_r_[static_cast<size_t>(id)];
+  }
+  if (entry == kNoEntry) return std::nullopt;
+  return vocab_.token(entry);
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
-    if (const auto it = vocab_.find(word); it != vocab_.end()) {
-      out.push_back(it->second);
+    if (const std::optional<int32_t> id = vocab_.find(word)) {
+      out.push_back(*id);
       return;
     }
   }
@@ -194,7 +236,7 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   // Initial symbols: one per character (with prefix/suffix decoration), else its bytes, else unk.
   std::optional<int32_t> unk_id;
   if (unk_token_) {
-    if (const auto it = vocab_.find(*unk_token_); it != vocab_.end()) unk_id = it->second;
+    unk_id = vocab_.find(*unk_token_);
   }
   bool pending_unk = false;
   std::string decorated;
@@ -212,12 +254,12 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
       s = decorated;
     }
     i += len;
-    if (const auto it = vocab_.find(s); it != vocab_.end()) {
+    if (const std::optional<int32_t> id = vocab_.find(s)) {
       if (pending_unk) {
         add(*unk_id);
         pending_unk = false;
       }
-      add(it->second);
+      add(*id);
       continue;
     }
     if (byte_fallback_) {

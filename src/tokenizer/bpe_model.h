@@ -13,19 +13,23 @@
 
 #include "tokenizer/json_util.h"
 #include "tokenizer/string_map.h"
+#include "tokenizer/tokenizer_json_reader.h"
+#include "tokenizer/vocab_table.h"
 
 namespace nova::tokenizer {
 
 class BpeModel {
  public:
-  // `j` is the "model" object of tokenizer.json (type "BPE").
-  static std::shared_ptr<const BpeModel> from_json(const json& j, const JsonPath& where);
+  // `j` is the "model" object of tokenizer.json (type "BPE"). Where `tables` has them, vocab and
+  // merges are taken from it (j's are then empty placeholders).
+  static std::shared_ptr<const BpeModel> from_json(const json& j, const JsonPath& where,
+                                                   const BpeTables* tables = nullptr);
 
   // Appends the ids of one pre-tokenized word.
   void tokenize(std::string_view word, std::vector<int32_t>& out) const;
 
   std::optional<int32_t> token_to_id(std::string_view token) const;
-  const std::string* id_to_token(int32_t id) const;  // nullptr if unknown
+  std::optional<std::string_view> id_to_token(int32_t id) const;
   size_t vocab_entries() const { return vocab_.size(); }
   int32_t max_id() const { return max_id_; }
 
@@ -53,9 +57,17 @@ class BpeModel {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
+  void add_merge(size_t rank, std::string_view a, std::string_view b, const JsonPath& at, std::string& joined);
+  // Builds the id -> token index (and max_id_) once vocab_ is complete.
+  void index_ids();
 
-  StringMap<int32_t> vocab_;
-  std::unordered_map<int32_t, const std::string*> vocab_r_;  // ids may be sparse
+  VocabTable vocab_;
+  // id -> entry of vocab_: a table when ids are dense (the usual case), else a hash map. Where several
+  // tokens share an id, the lexicographically last one (the one a walk of the sorted JSON object sees
+  // last).
+  static constexpr uint32_t kNoEntry = ~uint32_t{0};
+  std::vector<uint32_t> dense_r_;
+  std::unordered_map<int32_t, uint32_t> sparse_r_;
   MergeTable merges_;
   std::optional<std::string> unk_token_;
   std::string continuing_subword_prefix_;

@@ -100,7 +100,7 @@ struct TokenizerConfigOptions {
 extern const char* const kChatmlTemplate;
 
 // A minimal tokenizer_config.json for transformers' PreTrainedTokenizerFast. Throws nova::Error if a
-// bos/eos/pad token is not one of the special tokens or the explicit ChatML default lacks its tokens.
+// bos/eos/pad token is not one of the special tokens, or model_max_length <= 0.
 nlohmann::ordered_json bpe_tokenizer_config_json(const TrainedBpe& bpe, const TokenizerConfigOptions& options);
 
 }  // namespace nova::tokenizer

@@ -10,6 +10,7 @@
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/tokenizer_json_reader.h"
 #include "tokenizer/unicode.h"
 
 namespace nova::tokenizer {
@@ -24,9 +25,9 @@ struct TokenizerImpl {
   int32_t vocab_size = 0;
   bool byte_fallback_decoder = false;  // the decoder chain contains ByteFallback
 
-  // The token string of `id`, or nullptr.
-  const std::string* token_of(int32_t id) const {
-    if (const AddedToken* t = added.token(id)) return &t->content;
+  // The token string of `id`, or nullopt.
+  std::optional<std::string_view> token_of(int32_t id) const {
+    if (const AddedToken* t = added.token(id)) return std::string_view(t->content);
     return model->id_to_token(id);
   }
 };
@@ -39,7 +40,7 @@ const json& member_or_null(const json& j, std::string_view key) {
   return it == j.end() ? null_json : *it;
 }
 
-std::shared_ptr<const TokenizerImpl> load(const json& j, const std::string& where) {
+std::shared_ptr<const TokenizerImpl> load(const json& j, const std::string& where, const BpeTables* tables) {
   const JsonPath root{&where, ""};
   if (!j.is_object()) root.fail("expected a JSON object (tokenizer.json)");
   if (const json* v = find_member(j, "version", root)) {
@@ -61,7 +62,7 @@ std::shared_ptr<const TokenizerImpl> load(const json& j, const std::string& wher
   if (model_type != "BPE") {
     model_at.at("type").fail("model type \"" + model_type + "\" is not supported (only BPE)");
   }
-  impl->model = BpeModel::from_json(model, model_at);
+  impl->model = BpeModel::from_json(model, model_at, tables);
 
   if (const json* added = find_member(j, "added_tokens", root)) {
     impl->added.load(*added, root.at("added_tokens"), *impl->model, impl->normalizer.get());
@@ -75,25 +76,32 @@ std::shared_ptr<const TokenizerImpl> load(const json& j, const std::string& wher
   return impl;
 }
 
-}  // namespace
-
-Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where) {
+std::shared_ptr<const TokenizerImpl> from_tree(const json& j, const std::string& where, const BpeTables* tables) {
   try {
-    return Tokenizer(load(j, where));
+    return load(j, where, tables);
   } catch (const nlohmann::json::exception& e) {
     fail(where, std::string("malformed tokenizer.json: ") + e.what());
   }
 }
 
+}  // namespace
+
+Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where) {
+  return Tokenizer(from_tree(j, where, nullptr));
+}
+
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  const std::string text = read_text_file(path);
-  json j;
+  const std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+  const std::string_view text(reinterpret_cast<const char*>(file->data()), file->size());
   try {
-    j = json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
+    // The fast path reads vocab and merges into flat tables; files it does not expect go the plain way.
+    if (std::optional<StreamedTokenizerJson> streamed = read_tokenizer_json(text)) {
+      return Tokenizer(from_tree(streamed->tree, path, &streamed->tables));
+    }
+    return Tokenizer(from_tree(json::parse(text), path, nullptr));
+  } catch (const nlohmann::json::parse_error& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
   }
-  return from_json(j, path);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
@@ -120,13 +128,13 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (const int32_t id : ids) {
-    const std::string* token = t.token_of(id);
+    const std::optional<std::string_view> token = t.token_of(id);
     if (!token) fail("decode", "token id " + std::to_string(id) + " is not in the vocabulary");
     if (skip_special_tokens) {
       const AddedToken* added = t.added.token(id);
       if (added && added->special) continue;
     }
-    tokens.push_back(*token);
+    tokens.emplace_back(*token);
   }
   if (!t.decoder) {
     std::string out;
@@ -150,14 +158,14 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
 }
 
 std::string Tokenizer::id_to_token(int32_t id) const {
-  const std::string* token = impl_->token_of(id);
+  const std::optional<std::string_view> token = impl_->token_of(id);
   if (!token) fail("id_to_token", "token id " + std::to_string(id) + " is not in the vocabulary");
-  return *token;
+  return std::string(*token);
 }
 
 bool Tokenizer::decode_pending_after(int32_t id) const {
   if (!impl_->byte_fallback_decoder) return false;
-  const std::string* t = impl_->token_of(id);
+  const std::optional<std::string_view> t = impl_->token_of(id);
   return t && t->size() == 6 && t->compare(0, 3, "<0x") == 0 && (*t)[5] == '>';
 }
 

@@ -154,6 +154,7 @@ TEST(Prepare, WholeFileDocuments) {
   PrepareOptions o;
   o.inputs = {in + "/sub/b.txt", in + "/a.txt"};  // explicit files keep their given order
   o.tokenizer_path = gpt2_path();
+  o.tokenizer = gpt2();  // loaded once for the whole binary
   o.output_dir = in + "/../out";
   const PrepareStats st = prepare_dataset(o);
   EXPECT_EQ(decode_documents(split_tokens(st.train_shards)),

@@ -75,7 +75,7 @@ TEST_P(FixtureModelChunks, ChunkedPrefillAndDecodeMatchOneShot) {
   std::vector<float> last;
   model->new_session()->forward(ids, last, false);
   ASSERT_EQ(static_cast<int64_t>(last.size()), V);
-  EXPECT_LE(test::max_abs_diff(last, std::vector<float>(one_shot.end() - V, one_shot.end())), 1e-6);
+  EXPECT_LE(test::max_abs_diff(last, std::vector<float>(one_shot.end() - V, one_shot.end())), 1e-5);
 }
 
 std::vector<Variant> all_variants() {

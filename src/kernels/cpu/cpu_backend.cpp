@@ -1,12 +1,14 @@
 #include "kernels/cpu/cpu_backend.h"
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/moe_routing.h"
+#include "kernels/cpu/paged_attention.h"
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/op_checks.h"
@@ -121,6 +123,50 @@ void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor&
                  kv_heads, pos0, window, scale, out.data_as<float>());
 }
 
+void CpuBackend::paged_attention(const Tensor& q, const Tensor& k_blocks, const Tensor& v_blocks,
+                                 std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> block_tables,
+                                 int window, float scale, Tensor& out) {
+  const char* op = "paged_attention";
+  checks::f32(q, op, "q", 3);
+  checks::f32(k_blocks, op, "k_blocks", 4);
+  checks::f32(v_blocks, op, "v_blocks", 4);
+  checks::f32(out, op, "out", 3);
+  if (k_blocks.shape() != v_blocks.shape()) bad(op, "k and v blocks differ in shape");
+  if (out.shape() != q.shape()) bad(op, "out " + out.shape_string() + " must match q " + q.shape_string());
+  const int64_t total_rows = q.dim(0), q_heads = q.dim(1), head_dim = q.dim(2);
+  const int64_t num_blocks = k_blocks.dim(0), block_size = k_blocks.dim(1), kv_heads = k_blocks.dim(2);
+  if (k_blocks.dim(3) != head_dim) bad(op, "head_dim of q and blocks differ");
+  if (kv_heads <= 0 || q_heads % kv_heads != 0)
+    bad(op, std::to_string(q_heads) + " q heads not a multiple of " + std::to_string(kv_heads) + " kv heads");
+  if (block_size <= 0) bad(op, "empty blocks " + k_blocks.shape_string());
+  if (window < 0) bad(op, "negative window");
+  const auto table_len = static_cast<int64_t>(block_tables.size());
+  for (int32_t b : block_tables)
+    if (b < 0 || b >= num_blocks)
+      bad(op, "block id " + std::to_string(b) + " outside [0, " + std::to_string(num_blocks) + ")");
+  std::vector<char> named(static_cast<size_t>(total_rows), 0);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const PagedAttentionSeq& s = seqs[i];
+    const std::string which = "sequence " + std::to_string(i) + ": ";
+    if (s.q_rows < 0 || s.q_begin < 0 || s.q_begin + s.q_rows > total_rows)
+      bad(op, which + "q rows outside q " + q.shape_string());
+    if (s.pos0 < 0) bad(op, which + "negative position");
+    if (s.table_begin < 0 || s.table_size < 0 || s.table_begin + s.table_size > table_len)
+      bad(op, which + "block table outside the given tables");
+    if (s.table_size * block_size < s.pos0 + s.q_rows)
+      bad(op, which + std::to_string(s.table_size) + " blocks of " + std::to_string(block_size) +
+                  " cannot hold positions up to " + std::to_string(s.pos0 + s.q_rows));
+    for (int64_t r = s.q_begin; r < s.q_begin + s.q_rows; ++r) {
+      if (named[r]) bad(op, which + "q row " + std::to_string(r) + " belongs to two sequences");
+      named[r] = 1;
+    }
+  }
+  if (total_rows == 0 || seqs.empty()) return;
+  cpu::paged_attention(q.data_as<float>(), q_heads, head_dim, k_blocks.data_as<float>(), v_blocks.data_as<float>(),
+                       block_size, kv_heads, seqs.data(), static_cast<int64_t>(seqs.size()), block_tables.data(), window,
+                       scale, out.data_as<float>());
+}
+
 void CpuBackend::swiglu(const Tensor& gate, const Tensor& up, Tensor& out) {
   checks::f32(gate, "swiglu", "gate");
   checks::f32(up, "swiglu", "up");
@@ -166,6 +212,25 @@ void CpuBackend::gather_rows(const Tensor& src, std::span<const int32_t> rows, T
   for (int32_t r : rows)
     if (r < 0 || r >= rows_of(src)) bad("gather_rows", "row " + std::to_string(r) + " out of range");
   cpu::gather_rows(src.data_as<float>(), row_width(src), rows.data(), n, dst.data_as<float>());
+}
+
+void CpuBackend::scatter_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) {
+  checks::f32(src, "scatter_rows", "src");
+  checks::f32(dst, "scatter_rows", "dst");
+  const int64_t n = static_cast<int64_t>(rows.size());
+  if (rows_of(src) != n || row_width(dst) != row_width(src))
+    bad("scatter_rows", "src " + src.shape_string() + " must hold " + std::to_string(n) + " rows of dst " +
+                            dst.shape_string());
+  std::vector<char> seen(static_cast<size_t>(rows_of(dst)), 0);
+  for (int32_t r : rows) {
+    if (r < 0 || r >= rows_of(dst)) bad("scatter_rows", "row " + std::to_string(r) + " out of range");
+    if (seen[r]) bad("scatter_rows", "row " + std::to_string(r) + " repeats");
+    seen[r] = 1;
+  }
+  const int64_t w = row_width(src);
+  const float* s = src.data_as<float>();
+  float* d = dst.data_as<float>();
+  for (int64_t i = 0; i < n; ++i) std::memcpy(d + rows[i] * w, s + i * w, static_cast<size_t>(w) * sizeof(float));
 }
 
 void CpuBackend::scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,

@@ -21,11 +21,15 @@ class CpuBackend final : public Backend {
   void rope(Tensor& x, const Tensor& cos, const Tensor& sin) override;
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int window,
                  float scale, Tensor& out) override;
+  void paged_attention(const Tensor& q, const Tensor& k_blocks, const Tensor& v_blocks,
+                       std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> block_tables, int window,
+                       float scale, Tensor& out) override;
   void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) override;
   void add(Tensor& a, const Tensor& b) override;
   void scale_rows_by_sigmoid(Tensor& x, const Tensor& g) override;
   Routing route_top_k(const Tensor& logits, int k, bool normalize) override;
   void gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) override;
+  void scatter_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) override;
   void scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,
                         Tensor& dst) override;
 

@@ -1,0 +1,58 @@
+// How the layer code reaches K/V, so that one layer function serves both the single-sequence
+// contiguous cache (forward) and the paged cache of a batch (forward_batch): store this step's
+// K/V rows, then attend over everything the sequence(s) hold so far.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/tensor.h"
+#include "kernels/backend.h"
+#include "model/kv_cache.h"
+#include "model/paged_kv_cache.h"
+
+namespace nova::model {
+
+class KvView {
+ public:
+  virtual ~KvView() = default;
+  // k, v: [rows, kv_heads, head_dim] for this step's rows.
+  virtual void store(int layer, const Tensor& k, const Tensor& v) const = 0;
+  // q, out: [rows, q_heads, head_dim].
+  virtual void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const = 0;
+};
+
+// One sequence's rows at positions pos0.. in a contiguous KvCache.
+class ContiguousKvView final : public KvView {
+ public:
+  ContiguousKvView(kernels::Backend& backend, KvCache& cache, int64_t pos0)
+      : backend_(backend), cache_(cache), pos0_(pos0) {}
+  void store(int layer, const Tensor& k, const Tensor& v) const override;
+  void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
+
+ private:
+  kernels::Backend& backend_;
+  KvCache& cache_;
+  int64_t pos0_;
+};
+
+// The rows of several sequences (in batch order) over a PagedKvCache. The constructor turns the
+// batch's block tables into the per-row slots and per-sequence descriptors the ops take.
+class PagedKvView final : public KvView {
+ public:
+  PagedKvView(kernels::Backend& backend, PagedKvCache& cache, const std::vector<kernels::PagedAttentionSeq>& seqs,
+              std::vector<int32_t> tables, std::vector<int32_t> slots)
+      : backend_(backend), cache_(cache), seqs_(seqs), tables_(std::move(tables)), slots_(std::move(slots)) {}
+  void store(int layer, const Tensor& k, const Tensor& v) const override;
+  void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
+
+ private:
+  kernels::Backend& backend_;
+  PagedKvCache& cache_;
+  std::vector<kernels::PagedAttentionSeq> seqs_;
+  std::vector<int32_t> tables_;  // every sequence's table, concatenated
+  std::vector<int32_t> slots_;   // per row: block * block_size + offset
+};
+
+}  // namespace nova::model
