@@ -25,11 +25,6 @@ void write_text(const std::string& path, const std::string& text) {
   data::write_file_atomically(path, {text});
 }
 
-void copy_into(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) fail(from, "cannot copy into the checkpoint: " + ec.message());
-}
 
 json generation_config(const formats::ModelConfig& c) {
   json g = {{"_from_model_config", true}};
@@ -41,11 +36,11 @@ json generation_config(const formats::ModelConfig& c) {
 }
 
 template <class T>
-T field(const json& j, const char* key, const std::string& where) {
+T field(const ordered& j, const char* key, const std::string& where) {
   if (!j.is_object() || !j.contains(key)) fail(where, std::string("missing key '") + key + "'");
   try {
     return j.at(key).get<T>();
-  } catch (const json::exception&) {
+  } catch (const ordered::exception&) {
     fail(where, std::string("key '") + key + "' has the wrong type");
   }
 }
@@ -67,7 +62,7 @@ ordered TrainerState::to_json() const {
   return j;
 }
 
-TrainerState TrainerState::from_json(const json& j, const std::string& where) {
+TrainerState TrainerState::from_json(const ordered& j, const std::string& where) {
   if (field<std::string>(j, "format", where) != kStateFormat) fail(where, "not a trainer state (format)");
   if (field<int>(j, "version", where) != kStateVersion) fail(where, "unsupported trainer state version");
   TrainerState s;
@@ -75,16 +70,16 @@ TrainerState TrainerState::from_json(const json& j, const std::string& where) {
   s.optimizer_steps = field<int64_t>(j, "optimizer_steps", where);
   s.skipped_steps = field<int64_t>(j, "skipped_steps", where);
   s.tokens_seen = field<int64_t>(j, "tokens_seen", where);
-  const json rng = field<json>(j, "rng", where);
+  const ordered rng = field<ordered>(j, "rng", where);
   s.seed = field<uint64_t>(rng, "seed", where + ": rng");
-  s.cursor = data::LoaderCursor::from_json(field<json>(rng, "data_cursor", where), where + ": rng.data_cursor");
-  const json best = field<json>(j, "best_eval_loss", where);
+  s.cursor = data::LoaderCursor::from_json(json::parse(field<ordered>(rng, "data_cursor", where).dump()),
+                                           where + ": rng.data_cursor");
+  const ordered best = field<ordered>(j, "best_eval_loss", where);
   if (best.is_number()) s.best_eval_loss = best.get<double>();
   else if (!best.is_null()) fail(where, "key 'best_eval_loss' must be a number or null");
   s.best_step = field<int64_t>(j, "best_step", where);
-  const json config = field<json>(j, "config", where);
-  if (!config.is_object()) fail(where, "key 'config' must be an object");
-  s.config = ordered::parse(config.dump());
+  s.config = field<ordered>(j, "config", where);
+  if (!s.config.is_object()) fail(where, "key 'config' must be an object");
   if (s.step < 0 || s.skipped_steps < 0 || s.optimizer_steps < 0 || s.tokens_seen < 0)
     fail(where, "negative step or token counts");
   return s;
@@ -101,23 +96,22 @@ void write_checkpoint(const std::string& dir, const CheckpointContents& contents
   require(contents.config && contents.params, dir, "a checkpoint needs a model config and parameters");
   StagingDir staging(dir);
   const std::string tmp = staging.path();
-  auto done = [&](const char* name) {
+  auto done = [&](const std::string& name) {
     if (after_file) after_file(name);
   };
   write_text(tmp + "/config.json", checkpoint_config_json(*contents.config).dump(2) + "\n");
   done("config.json");
   formats::save_safetensors(tmp + "/model.safetensors", contents.params->values(), {{"format", "pt"}});
   done("model.safetensors");
-  if (!contents.generation_config_json.empty()) copy_into(contents.generation_config_json, tmp + "/generation_config.json");
-  else write_text(tmp + "/generation_config.json", generation_config(*contents.config).dump(2) + "\n");
-  done("generation_config.json");
-  if (!contents.tokenizer_json.empty()) {
-    copy_into(contents.tokenizer_json, tmp + "/tokenizer.json");
-    done("tokenizer.json");
+  if (!contents.files.count("generation_config.json")) {
+    write_text(tmp + "/generation_config.json", generation_config(*contents.config).dump(2) + "\n");
+    done("generation_config.json");
   }
-  if (!contents.tokenizer_config_json.empty()) {
-    copy_into(contents.tokenizer_config_json, tmp + "/tokenizer_config.json");
-    done("tokenizer_config.json");
+  for (const auto& [name, bytes] : contents.files) {
+    require(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..", dir,
+            "bad checkpoint file name '" + name + "'");
+    write_text(tmp + "/" + name, bytes);
+    done(name);
   }
   if (contents.optimizer) {
     formats::save_safetensors(tmp + "/optimizer.safetensors", contents.optimizer->state_tensors(),
@@ -134,10 +128,10 @@ void write_checkpoint(const std::string& dir, const CheckpointContents& contents
 TrainerState read_trainer_state(const std::string& checkpoint_dir) {
   const std::string path = checkpoint_dir + "/trainer_state.json";
   if (!fs::is_regular_file(path)) fail(checkpoint_dir, "not a training checkpoint (no trainer_state.json)");
-  json j;
+  ordered j;
   try {
-    j = json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
+    j = ordered::parse(read_text_file(path));
+  } catch (const ordered::exception& e) {
     fail(path, std::string("invalid JSON: ") + e.what());
   }
   return TrainerState::from_json(j, path);

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,7 +43,7 @@ struct TrainerState {
 
   nlohmann::ordered_json to_json() const;
   // Throws nova::Error naming `where` and the key.
-  static TrainerState from_json(const nlohmann::json& j, const std::string& where);
+  static TrainerState from_json(const nlohmann::ordered_json& j, const std::string& where);
 };
 
 struct CheckpointContents {
@@ -50,9 +51,10 @@ struct CheckpointContents {
   const ParamStore* params = nullptr;            // required
   const AdamW* optimizer = nullptr;              // optimizer.safetensors when set
   const TrainerState* state = nullptr;           // trainer_state.json when set
-  std::string tokenizer_json;                    // files copied in when non-empty
-  std::string tokenizer_config_json;
-  std::string generation_config_json;            // empty: written from config's bos/eos ids
+  // Further files written verbatim, name -> bytes (tokenizer.json, tokenizer_config.json,
+  // generation_config.json). Without a generation_config.json one is written from the config's
+  // bos/eos ids.
+  std::map<std::string, std::string> files;
 };
 
 // Called after each file lands in the staging directory, with its name (fault injection in tests).

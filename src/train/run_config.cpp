@@ -209,12 +209,12 @@ void walk_yaml(const YAML::Node& node, const std::string& prefix, const std::str
   }
 }
 
-void read_yaml(const std::string& path, Resolver& r) {
+void read_yaml(const std::string& path, const std::optional<std::string>& text, Resolver& r) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) fail(path, "config file not found");
+  if (!text && !fs::is_regular_file(path, ec)) fail(path, "config file not found");
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = text ? YAML::Load(*text) : YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     fail(path + ":" + std::to_string(e.mark.line + 1), "invalid YAML: " + e.msg);
   }
@@ -258,8 +258,8 @@ std::vector<std::string> expand_globs(const std::vector<std::string>& patterns, 
     if (rc == 0)
       for (size_t i = 0; i < g.gl_pathc; ++i) matched.emplace_back(g.gl_pathv[i]);
     ::globfree(&g);
-    if (rc == GLOB_NOMATCH || (rc == 0 && matched.empty())) fail(where, "no file matches '" + pattern + "'");
-    if (rc != 0) fail(where, "cannot read the files of '" + pattern + "'");
+    // GLOB_ABORTED: a directory of the pattern cannot be read (or does not exist).
+    if (rc != 0 || matched.empty()) fail(where, "no file matches '" + pattern + "'");
     std::sort(matched.begin(), matched.end());
     for (auto& m : matched) {
       std::error_code ec;
@@ -432,7 +432,9 @@ std::string closest_config_key(const std::string& key) {
   std::string best;
   size_t best_d = std::string::npos;
   for (const auto& k : run_config_keys()) {
-    const size_t d = edit_distance(key, k.key);
+    size_t d = edit_distance(key, k.key);
+    // A known key that starts with what was typed ("optim.warmup" -> "optim.warmup_steps").
+    if (key.find('.') != std::string::npos && std::string(k.key).rfind(key, 0) == 0) d = std::min<size_t>(d, 1);
     if (d < best_d) best_d = d, best = k.key;
     // A known leaf name under the wrong section ("train.lr" -> "optim.lr").
     const std::string full = k.key;
@@ -476,7 +478,7 @@ RunConfig resolve_run_config(const ConfigInputs& inputs) {
     if (k.type == ConfigType::String) v = std::string(k.fallback);
     r.set(k, std::move(v), "default");
   }
-  if (!inputs.yaml_path.empty()) read_yaml(inputs.yaml_path, r);
+  if (!inputs.yaml_path.empty() || inputs.yaml_text) read_yaml(inputs.yaml_path, inputs.yaml_text, r);
   read_environment(inputs.environment, r);
   for (const auto& [key, text] : inputs.overrides) {
     const ConfigKey* k = find_key(key);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,7 @@ struct RunConfig {
 
 struct ConfigInputs {
   std::string yaml_path;                           // empty: no file
+  std::optional<std::string> yaml_text;            // the file's contents, when already read
   std::vector<std::string> environment;            // "NAME=value" entries (e.g. from environ)
   std::map<std::string, std::string> overrides;    // dotted key -> value text (the command line)
 };

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "train/model_params.h"
 
 namespace nova::train {
@@ -78,28 +79,31 @@ std::unique_ptr<TrainModel> build_train_model(const RunConfig& c, const RunData&
   return model;
 }
 
-CarriedFiles find_carried_files(const RunConfig& c, const RunData& d, const std::string& resume_dir) {
-  CarriedFiles f;
+std::map<std::string, std::string> carried_files(const RunConfig& c, const RunData& d, const std::string& resume_dir) {
   auto file_in = [](const std::string& dir, const char* name) -> std::string {
     if (dir.empty()) return "";
     const fs::path p = fs::path(dir) / name;
     std::error_code ec;
     return fs::is_regular_file(p, ec) ? p.string() : "";
   };
-  if (!c.tokenizer_path.empty()) f.tokenizer_json = c.tokenizer_path;
-  if (f.tokenizer_json.empty()) f.tokenizer_json = file_in(resume_dir, "tokenizer.json");
-  if (f.tokenizer_json.empty()) f.tokenizer_json = file_in(c.model.init, "tokenizer.json");
-  if (f.tokenizer_json.empty() && d.manifest && !d.manifest->tokenizer.empty()) {
+  std::string tokenizer = c.tokenizer_path;
+  if (tokenizer.empty()) tokenizer = file_in(resume_dir, "tokenizer.json");
+  if (tokenizer.empty()) tokenizer = file_in(c.model.init, "tokenizer.json");
+  if (tokenizer.empty() && d.manifest && !d.manifest->tokenizer.empty()) {
     std::error_code ec;
-    if (fs::is_regular_file(d.manifest->tokenizer, ec)) f.tokenizer_json = d.manifest->tokenizer;
+    if (fs::is_regular_file(d.manifest->tokenizer, ec)) tokenizer = d.manifest->tokenizer;
   }
-  if (!f.tokenizer_json.empty()) {
-    const std::string dir = fs::path(f.tokenizer_json).parent_path().string();
-    f.tokenizer_config_json = file_in(dir.empty() ? "." : dir, "tokenizer_config.json");
+  std::string tokenizer_config, generation = file_in(resume_dir, "generation_config.json");
+  if (!tokenizer.empty()) {
+    const std::string dir = fs::path(tokenizer).parent_path().string();
+    tokenizer_config = file_in(dir.empty() ? "." : dir, "tokenizer_config.json");
   }
-  f.generation_config_json = file_in(resume_dir, "generation_config.json");
-  if (f.generation_config_json.empty()) f.generation_config_json = file_in(c.model.init, "generation_config.json");
-  return f;
+  if (generation.empty()) generation = file_in(c.model.init, "generation_config.json");
+  std::map<std::string, std::string> files;
+  if (!tokenizer.empty()) files["tokenizer.json"] = read_text_file(tokenizer);
+  if (!tokenizer_config.empty()) files["tokenizer_config.json"] = read_text_file(tokenizer_config);
+  if (!generation.empty()) files["generation_config.json"] = read_text_file(generation);
+  return files;
 }
 
 }  // namespace nova::train

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,12 +34,10 @@ formats::ModelConfig scratch_model_config(const RunConfig& config, int64_t data_
 std::unique_ptr<TrainModel> build_train_model(const RunConfig& config, const RunData& data,
                                               const std::string& resume_dir);
 
-struct CarriedFiles {
-  std::string tokenizer_json, tokenizer_config_json, generation_config_json;  // "" when absent
-};
-// tokenizer.path, else the resumed checkpoint's / model.init's tokenizer.json, else the tokenizer
-// the manifest records; tokenizer_config.json beside it; generation_config.json of the resumed
-// checkpoint or model.init.
-CarriedFiles find_carried_files(const RunConfig& config, const RunData& data, const std::string& resume_dir);
+// The files every checkpoint of the run carries, name -> bytes (read once, at the start, so they
+// survive the pruning of the checkpoint they came from): tokenizer.json from tokenizer.path, else
+// the resumed checkpoint's or model.init's, else the tokenizer the manifest records;
+// tokenizer_config.json beside it; generation_config.json of the resumed checkpoint or model.init.
+std::map<std::string, std::string> carried_files(const RunConfig& config, const RunData& data, const std::string& resume_dir);
 
 }  // namespace nova::train

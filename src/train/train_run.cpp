@@ -134,7 +134,7 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
     load_optimizer_state(resume_dir, trainer.optimizer());
     loader.restore(state.cursor);
   }
-  const CarriedFiles carried = find_carried_files(config, run_data, resume_dir);
+  const std::map<std::string, std::string> carried = carried_files(config, run_data, resume_dir);
   const CheckpointFileHook hook = options.after_checkpoint_file ? options.after_checkpoint_file : fault_injection_hook();
 
   MetricsLog metrics((fs::path(out_dir) / kMetricsFile).string(), state.step);
@@ -166,9 +166,7 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
     c.params = &model->params();
     c.optimizer = &trainer.optimizer();
     c.state = &state;
-    c.tokenizer_json = carried.tokenizer_json;
-    c.tokenizer_config_json = carried.tokenizer_config_json;
-    c.generation_config_json = carried.generation_config_json;
+    c.files = carried;
     return c;
   };
   // A checkpoint resumed from the run directory is already saved at its step.

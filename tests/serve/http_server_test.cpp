@@ -131,6 +131,22 @@ Router make_router(std::shared_ptr<Held> held, std::shared_ptr<Gate> gate) {
     }
     w->finish();
   });
+  r.add("GET", "/selfref", [held](const HttpRequest& req, ResponseWriterPtr w) {
+    // The callback owns the writer: releasing it must not deadlock the loop.
+    w->start_sse();
+    w->on_cancel([w, held] {
+      w->write_event("ignored");
+      std::lock_guard<std::mutex> l(held->mu);
+      held->cancelled_at = Clock::now();
+      held->cv.notify_all();
+    });
+    if (req.query_param("finish")) {
+      w->write_event("done");
+      w->finish();
+    } else {
+      w->write_event("waiting");
+    }
+  });
   r.add("GET", "/bad-input", [](const HttpRequest&, ResponseWriterPtr) { nova::fail("body", "not json"); });
   r.add("GET", "/boom", [](const HttpRequest&, ResponseWriterPtr) { throw std::runtime_error("kaput"); });
   r.add("GET", "/silent", [](const HttpRequest&, ResponseWriterPtr) {});
@@ -292,6 +308,27 @@ TEST(HttpServer, DisconnectMidStreamCancelsWithin100ms) {
     EXPECT_TRUE(late);
   }
   EXPECT_GE(f.server->stats().cancelled, 2u);
+}
+
+TEST(HttpServer, CancelCallbackOwningTheWriterIsReleasedSafely) {
+  ServerFixture f;
+  {
+    TestClient c(f.port());
+    ASSERT_TRUE(c.send(http_get("/selfref?finish=1")));
+    ASSERT_FALSE(c.read_until("data: done\n\n\r\n0\r\n\r\n").empty());
+    ASSERT_TRUE(c.send(http_get("/hello")));  // the loop is alive after dropping the callback
+    EXPECT_EQ(c.read_response().body, "hi");
+  }
+  {
+    TestClient c(f.port());
+    ASSERT_TRUE(c.send(http_get("/selfref")));
+    ASSERT_FALSE(c.read_until("data: waiting\n\n").empty());
+    c.close();
+    EXPECT_TRUE(f.held->wait_cancel(2000ms));
+  }
+  TestClient c(f.port());
+  ASSERT_TRUE(c.send(http_get("/hello")));
+  EXPECT_EQ(c.read_response().body, "hi");
 }
 
 TEST(HttpServer, SlowReaderIsCutAtTheQueueLimit) {

@@ -35,17 +35,15 @@ void LoopWaker::close() {
   dropped.swap(pending_);
 }
 
-std::function<void()> Connection::mark_closed_locked() {
-  std::function<void()> cb;
-  if (!closed) {
-    closed = true;
-    if (exchange_open && phase != Phase::kDone) cb = std::move(on_cancel);
-  }
-  on_cancel = nullptr;  // also breaks a writer <-> connection reference cycle
+bool Connection::mark_closed_locked(std::function<void()>& cb) {
+  const bool fire = !closed && exchange_open && phase != Phase::kDone;
+  closed = true;
+  cb = std::move(on_cancel);  // also breaks a writer -> callback -> writer reference cycle
+  on_cancel = nullptr;
   out.clear();
   out_off = 0;
   writable.notify_all();
-  return cb;
+  return fire;
 }
 
 }  // namespace nova::serve::http::detail

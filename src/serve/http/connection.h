@@ -71,9 +71,10 @@ struct Connection {
   int waiters = 0;            // threads in wait_writable
 
   size_t queued() const { return out.size() - out_off; }
-  // Marks the connection closed; returns the cancellation callback to run (outside the lock)
-  // when a response was still being produced.
-  std::function<void()> mark_closed_locked();
+  // Marks the connection closed. Moves the cancellation callback into `cb`; returns whether
+  // to run it (a response was still being produced). The caller runs *and destroys* it after
+  // unlocking: the callback may own the last reference to a writer, whose destructor locks mu.
+  bool mark_closed_locked(std::function<void()>& cb);
 
   // ---- event-loop thread only
   RequestParser parser;

@@ -275,12 +275,14 @@ void EventLoop::dispatch(const ConnPtr& c, HttpRequest req) {
   c->headers_seen = false;
   requests.fetch_add(1);
   uint64_t seq;
+  std::function<void()> stale;  // destroyed after unlocking (see mark_closed_locked)
   {
     std::lock_guard<std::mutex> lock(c->mu);
     seq = ++c->seq;
     c->exchange_open = true;
     c->phase = detail::Phase::kIdle;
     c->close_after = false;
+    stale = std::move(c->on_cancel);
     c->on_cancel = nullptr;
   }
   set_interest(c, false);  // stop reading until this response is out
@@ -391,10 +393,12 @@ void EventLoop::flush(const ConnPtr& c) {
 }
 
 void EventLoop::complete_exchange(const ConnPtr& c, bool close_after) {
+  std::function<void()> unused;  // destroyed after unlocking (see mark_closed_locked)
   {
     std::lock_guard<std::mutex> lock(c->mu);
     c->exchange_open = false;
     c->phase = detail::Phase::kIdle;
+    unused = std::move(c->on_cancel);
     c->on_cancel = nullptr;
   }
   c->in_flight = false;
@@ -418,16 +422,17 @@ void EventLoop::close_conn(const ConnPtr& c) {
   if (c->gone) return;
   c->gone = true;
   std::function<void()> cancel;
+  bool fire = false;
   {
     std::lock_guard<std::mutex> lock(c->mu);
-    cancel = c->mark_closed_locked();
+    fire = c->mark_closed_locked(cancel);
   }
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
   ::close(c->fd);
   conns_.erase(c->fd);
   open_connections.fetch_sub(1);
-  if (cancel) {
-    cancelled.fetch_add(1);
+  if (fire) cancelled.fetch_add(1);
+  if (fire && cancel) {
     try {
       cancel();
     } catch (...) {  // a throwing callback must not take the loop down

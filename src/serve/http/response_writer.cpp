@@ -113,7 +113,8 @@ bool ResponseWriter::push(std::string_view bytes, bool bounded, bool last) {
   detail::Connection& c = *ctx_.conn;
   bool post = false;
   bool overflow = false;
-  std::function<void()> cancel;
+  bool fire = false;
+  std::function<void()> cancel;  // declared before the lock: destroyed after unlocking
   {
     std::lock_guard<std::mutex> lock(c.mu);
     if (!started_ || finished_) return false;
@@ -121,7 +122,7 @@ bool ResponseWriter::push(std::string_view bytes, bool bounded, bool last) {
     if (bounded && c.queued() + bytes.size() > c.max_queue) {
       // The client reads slower than we produce: cut it rather than buffer without bound.
       c.cut = overflow = true;
-      cancel = c.mark_closed_locked();
+      fire = c.mark_closed_locked(cancel);
       if (!c.flush_posted) c.flush_posted = post = true;
     } else {
       if (!head_only_stream_) c.out.append(bytes);
@@ -133,7 +134,7 @@ bool ResponseWriter::push(std::string_view bytes, bool bounded, bool last) {
     }
   }
   if (post) c.waker->post(ctx_.conn);
-  if (cancel) cancel();
+  if (fire && cancel) cancel();
   return !overflow;
 }
 
@@ -233,10 +234,12 @@ bool ResponseWriter::cancelled() const {
 }
 
 void ResponseWriter::on_cancel(std::function<void()> fn) {
+  std::function<void()> replaced;  // destroyed after unlocking (see mark_closed_locked)
   {
     std::lock_guard<std::mutex> lock(ctx_.conn->mu);
     if (finished_) return;  // nothing left to cancel
     if (!ctx_.conn->closed && ctx_.conn->seq == ctx_.seq) {
+      replaced = std::move(ctx_.conn->on_cancel);
       ctx_.conn->on_cancel = std::move(fn);
       return;
     }
