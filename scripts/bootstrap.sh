@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev libyaml-cpp-dev
+  libhiredis-dev libsqlite3-dev libssl-dev redis-server
 )
 
 missing=()
