@@ -9,5 +9,7 @@ if [ "${1:-}" = "--asan" ]; then
   shift
 fi
 jobs=$(nproc)
+# Let ccache hit across clones at different paths (CI builds a fresh clone every time).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${extra[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs" "$@"

@@ -11,7 +11,7 @@
 #include "chat/chat_template.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
-#include "cli/model_files.h"
+#include "engine/model_files.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
 #include "engine/generate.h"
@@ -36,12 +36,12 @@ int cmd_chat(const Args& args) {
   if (!flags.parse(args)) return 0;
 
   const std::string dir = flags.str("model");
-  const auto tok = tokenizer::Tokenizer::from_file(find_tokenizer_json(dir));
-  const auto config_path = find_tokenizer_config(dir);
+  const auto tok = tokenizer::Tokenizer::from_file(engine::find_tokenizer_json(dir));
+  const auto config_path = engine::find_tokenizer_config(dir);
   if (!config_path) fail(dir, "no tokenizer_config.json (needed for the chat template)");
   const auto chat_config = chat::ChatTemplateConfig::load(*config_path);
   const auto model = model::Transformer::load(dir);
-  const GenerationDefaults defaults = load_generation_defaults(dir);
+  const engine::GenerationDefaults defaults = engine::load_generation_defaults(dir);
   const engine::TokenizerDetokenizer detok(tok);
 
   engine::GenerationRequest req;

@@ -71,13 +71,11 @@ int data_prepare(const Args& args) {
             << s.val_shards.size() << " shard(s)\n"
             << "separator id:       " << s.separator_id << "\n"
             << "empty documents:    " << s.empty_documents << " (skipped)\n";
-  if (s.jsonl_lines > 0 || s.skipped_lines() > 0) {
-    std::cout << "jsonl lines:        " << s.jsonl_lines << "\n"
-              << "skipped lines:      " << s.skipped_lines() << " (invalid JSON " << s.skipped_invalid_json
-              << ", missing field " << s.skipped_missing_field << ", wrong type " << s.skipped_wrong_type
-              << ", invalid UTF-8 " << s.skipped_invalid_utf8 << ")\n";
-    for (const auto& e : s.skipped_examples) std::cout << "  " << e << "\n";
-  }
+  if (s.jsonl_lines > 0) std::cout << "jsonl lines:        " << s.jsonl_lines << "\n";
+  std::cout << "skipped lines:      " << s.skipped_lines() << " (invalid JSON " << s.skipped_invalid_json
+            << ", missing field " << s.skipped_missing_field << ", wrong type " << s.skipped_wrong_type
+            << ", invalid UTF-8 " << s.skipped_invalid_utf8 << ")\n";
+  for (const auto& e : s.skipped_examples) std::cout << "  " << e << "\n";
   std::cout << "manifest:           " << s.manifest_path << "\n";
   return 0;
 }

@@ -2,7 +2,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
-#include "cli/model_files.h"
+#include "engine/model_files.h"
 #include "cli/sampling_flags.h"
 #include "engine/beam_search.h"
 #include "engine/generate.h"
@@ -43,10 +43,10 @@ int cmd_generate(const Args& args) {
   const bool needs_tokenizer = flags.has("prompt") || flags.has("stop") || !flags.flag("print-ids");
   std::optional<tokenizer::Tokenizer> tok;
   if (needs_tokenizer)
-    tok = tokenizer::Tokenizer::from_file(find_tokenizer_json(flags.has("tokenizer") ? flags.str("tokenizer") : model_dir));
+    tok = tokenizer::Tokenizer::from_file(engine::find_tokenizer_json(flags.has("tokenizer") ? flags.str("tokenizer") : model_dir));
 
   const auto model = model::Transformer::load(model_dir);
-  const GenerationDefaults defaults = load_generation_defaults(model_dir);
+  const engine::GenerationDefaults defaults = engine::load_generation_defaults(model_dir);
   std::vector<int32_t> prompt = flags.has("ids") ? parse_id_list(flags.str("ids"), "ids")
                                                  : tok->encode(flags.str("prompt"), !flags.flag("no-special"));
   std::vector<int32_t> eos;

@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
-#include "cli/model_files.h"
+#include "engine/model_files.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nova::cli {
@@ -13,7 +13,7 @@ int cmd_tokenize(const Args& args) {
               {{"tokenizer", "PATH", "tokenizer.json, or a model directory holding one", "", true},
                {"add-special", "", "add the special tokens the tokenizer's post-processor defines (BOS/EOS)"}});
   if (!flags.parse(args)) return 0;
-  const auto tok = tokenizer::Tokenizer::from_file(find_tokenizer_json(flags.str("tokenizer")));
+  const auto tok = tokenizer::Tokenizer::from_file(engine::find_tokenizer_json(flags.str("tokenizer")));
   const std::string text(std::istreambuf_iterator<char>(std::cin), {});
   const auto ids = tok.encode(text, flags.flag("add-special"));
   std::string out = "[";

@@ -19,6 +19,7 @@ int cmd_train(const Args& args);
 int cmd_data(const Args& args);       // nova data prepare
 int cmd_tokenizer(const Args& args);  // nova tokenizer train
 int cmd_eval(const Args& args);       // nova eval perplexity
+int cmd_serve(const Args& args);      // nova serve: OpenAI-compatible HTTP server
 
 struct Command {
   const char* name;

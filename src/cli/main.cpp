@@ -20,6 +20,7 @@ const std::vector<Command>& commands() {
       {"data", "prepare training data: `nova data prepare` tokenizes text into shards", cmd_data},
       {"tokenizer", "`nova tokenizer train`: learn a byte-level BPE tokenizer from text", cmd_tokenizer},
       {"eval", "`nova eval perplexity`: held-out loss and perplexity of a model", cmd_eval},
+      {"serve", "OpenAI-compatible HTTP server for a model (chat/completions, streaming, /metrics)", cmd_serve},
   };
   return table;
 }

@@ -15,20 +15,18 @@ std::vector<FlagSpec> sampling_flag_specs() {
   };
 }
 
-engine::SamplingParams sampling_from_flags(const Flags& flags, const GenerationDefaults& d) {
-  engine::SamplingParams p;
-  auto pick = [&](const char* flag, std::optional<double> fallback, float& out) {
+engine::SamplingParams sampling_from_flags(const Flags& flags, const engine::GenerationDefaults& d) {
+  engine::SamplingParams p = d.sampling();
+  auto set = [&](const char* flag, float& out) {
     if (flags.has(flag)) out = static_cast<float>(flags.number(flag));
-    else if (fallback) out = static_cast<float>(*fallback);
   };
-  pick("temperature", d.do_sample.value_or(true) ? d.temperature : std::optional<double>(0.0), p.temperature);
-  pick("top-p", d.top_p, p.top_p);
-  pick("min-p", d.min_p, p.min_p);
-  pick("repetition-penalty", d.repetition_penalty, p.repetition_penalty);
-  pick("presence-penalty", std::nullopt, p.presence_penalty);
-  pick("frequency-penalty", std::nullopt, p.frequency_penalty);
+  set("temperature", p.temperature);
+  set("top-p", p.top_p);
+  set("min-p", p.min_p);
+  set("repetition-penalty", p.repetition_penalty);
+  set("presence-penalty", p.presence_penalty);
+  set("frequency-penalty", p.frequency_penalty);
   if (flags.has("top-k")) p.top_k = static_cast<int>(flags.integer("top-k"));
-  else if (d.top_k) p.top_k = *d.top_k;
   p.seed = static_cast<uint64_t>(flags.integer("seed"));
   p.validate();
   return p;

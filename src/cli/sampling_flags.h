@@ -5,12 +5,12 @@
 #include <vector>
 
 #include "cli/flags.h"
-#include "cli/model_files.h"
+#include "engine/model_files.h"
 #include "engine/sampling_params.h"
 
 namespace nova::cli {
 
 std::vector<FlagSpec> sampling_flag_specs();
-engine::SamplingParams sampling_from_flags(const Flags& flags, const GenerationDefaults& defaults);
+engine::SamplingParams sampling_from_flags(const Flags& flags, const engine::GenerationDefaults& defaults);
 
 }  // namespace nova::cli

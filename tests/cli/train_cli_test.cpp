@@ -158,10 +158,28 @@ TEST(TrainCli, BadConfigsFailBeforeAnyWork) {
     const CliRun r = nova("train --config " + p.config + " " + c.args, c.env);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.expected), std::string::npos) << c.args << "\n" << r.err;
-    EXPECT_EQ(count_lines(r.err, "nova train"), 1) << "one clear message: " << r.err;
+    EXPECT_EQ(count_lines(r.err, c.expected), 1) << r.err;
+    EXPECT_LE(count_lines(r.err, ""), 2) << "one clear message (plus the --help hint): " << r.err;
   }
   EXPECT_FALSE(fs::exists(out)) << "nothing may be created by a refused run";
   EXPECT_FALSE(fs::exists("/etc/nova-run"));
+}
+
+TEST(TrainCli, DataPrepareReportsSkippedJsonlLines) {
+  const Pipeline& p = pipeline();
+  const std::string jsonl = p.dir + "/docs.jsonl";
+  write_file(jsonl, "{\"text\": \"The jury said it.\"}\n{\"text\": \"A city court.\"}\n{not json\n"
+                    "{\"body\": \"no text field\"}\n{\"text\": 7}\n\n{\"text\": \"The report was new.\"}\n");
+  const CliRun r = nova("data prepare --tokenizer " + p.tokenizer + " --out " + p.dir + "/jsonl_data " + jsonl);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("train:              3 documents"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("jsonl lines:        6"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("skipped lines:      3 (invalid JSON 1, missing field 1, wrong type 1, invalid UTF-8 0)"),
+            std::string::npos)
+      << r.out;
+  const CliRun both = nova("data prepare --tokenizer " + p.tokenizer + " --out " + p.dir +
+                           "/x --val-every 2 --val-fraction 0.1 " + jsonl);
+  EXPECT_EQ(both.exit_code, 2);
 }
 
 TEST(TrainCli, CommandLineBeatsEnvironmentBeatsYaml) {

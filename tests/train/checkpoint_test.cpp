@@ -100,7 +100,7 @@ TEST(Checkpoint, TrainerStateRejectsBadJsonAndSurvivesFuzzing) {
     EXPECT_THROW(read_trainer_state(dir), Error) << bad;
   }
   int ok = 0;
-  nova::test::mutate_each(text, 3000, 3, [&](const std::string& m) {
+  nova::test::mutate_each(text, 1500, 3, [&](const std::string& m) {
     const auto j = nlohmann::ordered_json::parse(m, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return;  // read_trainer_state reports invalid JSON itself (tested above)
     try {

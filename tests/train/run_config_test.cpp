@@ -191,7 +191,7 @@ TEST(RunConfig, RefusesSystemDirectoriesAsOutput) {
 TEST(RunConfig, FuzzedYamlNeverCrashes) {
   const std::string out = nova::test::scratch_dir("run_config_out");
   int accepted = 0;
-  nova::test::mutate_each(base_yaml(out), 3000, 11, [&](const std::string& text) {
+  nova::test::mutate_each(base_yaml(out), 1000, 11, [&](const std::string& text) {
     ConfigInputs in;
     in.yaml_path = "fuzz.yaml";
     in.yaml_text = text;

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace nova::cli {
+#include "engine/sampling_params.h"
+
+namespace nova::engine {
 
 // PATH may be a tokenizer.json file or a directory holding one.
 std::string find_tokenizer_json(const std::string& path);
@@ -20,7 +22,11 @@ struct GenerationDefaults {
   std::optional<double> temperature, top_p, min_p, repetition_penalty;
   std::optional<int> top_k;
   std::optional<bool> do_sample;
+
+  // The sampling these defaults ask for: greedy when do_sample is false; unset fields keep
+  // SamplingParams' own defaults.
+  SamplingParams sampling() const;
 };
 GenerationDefaults load_generation_defaults(const std::string& model_dir);
 
-}  // namespace nova::cli
+}  // namespace nova::engine

@@ -1,4 +1,4 @@
-#include "cli/model_files.h"
+#include "engine/model_files.h"
 
 #include <filesystem>
 
@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 
-namespace nova::cli {
+namespace nova::engine {
 
 namespace fs = std::filesystem;
 
@@ -25,6 +25,17 @@ std::optional<std::string> find_tokenizer_config(const std::string& model_dir) {
   const fs::path p = fs::path(model_dir) / "tokenizer_config.json";
   if (fs::exists(p)) return p.string();
   return std::nullopt;
+}
+
+SamplingParams GenerationDefaults::sampling() const {
+  SamplingParams p;
+  if (!do_sample.value_or(true)) p.temperature = 0;
+  else if (temperature) p.temperature = static_cast<float>(*temperature);
+  if (top_p) p.top_p = static_cast<float>(*top_p);
+  if (min_p) p.min_p = static_cast<float>(*min_p);
+  if (repetition_penalty) p.repetition_penalty = static_cast<float>(*repetition_penalty);
+  if (top_k) p.top_k = *top_k;
+  return p;
 }
 
 GenerationDefaults load_generation_defaults(const std::string& model_dir) {
@@ -63,4 +74,4 @@ GenerationDefaults load_generation_defaults(const std::string& model_dir) {
   return d;
 }
 
-}  // namespace nova::cli
+}  // namespace nova::engine
