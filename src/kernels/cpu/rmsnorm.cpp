@@ -6,7 +6,7 @@
 
 namespace nova::kernels::cpu {
 
-void rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y) {
+void rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y, float* rstd) {
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(dim, 1));
   ThreadPool::global().parallel_for(groups, [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g) {
@@ -17,6 +17,7 @@ void rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float 
       for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
       const float mean = static_cast<float>(ss / static_cast<double>(dim));
       const float inv = 1.0f / std::sqrt(mean + eps);
+      if (rstd) rstd[g] = inv;
       for (int64_t i = 0; i < dim; ++i) {
         const float normed = xr[i] * inv;
         yr[i] = w[i] * normed;

@@ -7,6 +7,9 @@
 namespace nova::kernels::cpu {
 
 // x, y: [groups, dim] (y may equal x); w: [dim].
-void rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y);
+// rstd (optional, [groups]) receives each group's 1/sqrt(mean(x^2)+eps), which training's
+// backward pass needs.
+void rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y,
+             float* rstd = nullptr);
 
 }  // namespace nova::kernels::cpu

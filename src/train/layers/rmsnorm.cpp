@@ -5,26 +5,12 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/cpu/rmsnorm.h"
 
 namespace nova::train {
 
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t groups, int64_t dim, float eps) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(dim, 1));
-  ThreadPool::global().parallel_for(groups, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g) {
-      const float* xr = x + g * dim;
-      float* yr = y + g * dim;
-      double ss = 0.0;
-      for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-      const float mean = static_cast<float>(ss / static_cast<double>(dim));
-      const float inv = 1.0f / std::sqrt(mean + eps);
-      rstd[g] = inv;
-      for (int64_t i = 0; i < dim; ++i) {
-        const float normed = xr[i] * inv;
-        yr[i] = w[i] * normed;
-      }
-    }
-  }, grain);
+  kernels::cpu::rmsnorm(x, groups, dim, w, eps, y, rstd);  // the inference kernel, keeping rstd
 }
 
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const float* rstd,
