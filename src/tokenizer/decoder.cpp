@@ -295,14 +295,7 @@ std::shared_ptr<const Decoder> decoder_from_json(const json& j, const JsonPath& 
                                  bool_member(j, "cleanup", where, true));
   }
   if (type == "Sequence") {
-    const JsonPath at = where.at("decoders");
-    const json& list = require_member(j, "decoders", where);
-    if (!list.is_array()) at.fail("expected an array");
-    std::vector<std::shared_ptr<const Decoder>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto d = decoder_from_json(list[i], at.at(i));
-      if (d) parts.push_back(std::move(d));
-    }
+    auto parts = sequence_members(j, "decoders", where, decoder_from_json);
     return std::make_shared<Sequence>(std::move(parts));
   }
   where.at("type").fail("unknown decoder type \"" + type + "\"");

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -79,6 +80,21 @@ inline bool bool_member(const json& j, std::string_view key, const JsonPath& whe
 
 inline std::string type_of(const json& j, const JsonPath& where) {
   return as_string(require_member(j, "type", where), where.at("type"));
+}
+
+// The components of a "Sequence" (normalizers, pre_tokenizers, decoders, processors): the array
+// at j[key], each element parsed by `parse`; null results (components that do nothing) dropped.
+template <class Parse>
+auto sequence_members(const json& j, std::string_view key, const JsonPath& where, Parse&& parse) {
+  const JsonPath at = where.at(key);
+  const json& list = require_member(j, key, where);
+  if (!list.is_array()) at.fail("expected an array");
+  std::vector<decltype(parse(list, at))> parts;
+  for (size_t i = 0; i < list.size(); ++i) {
+    auto part = parse(list[i], at.at(i));
+    if (part) parts.push_back(std::move(part));
+  }
+  return parts;
 }
 
 // A JSON string that must hold exactly one code point (Rust `char` fields).

@@ -197,14 +197,7 @@ std::shared_ptr<const Normalizer> normalizer_from_json(const json& j, const Json
     where.fail("normalizer type \"Precompiled\" (SentencePiece charsmap) is not supported");
   }
   if (type == "Sequence") {
-    const JsonPath at = where.at("normalizers");
-    const json& list = require_member(j, "normalizers", where);
-    if (!list.is_array()) at.fail("expected an array");
-    std::vector<std::shared_ptr<const Normalizer>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto n = normalizer_from_json(list[i], at.at(i));
-      if (n) parts.push_back(std::move(n));
-    }
+    auto parts = sequence_members(j, "normalizers", where, normalizer_from_json);
     return std::make_shared<Sequence>(std::move(parts));
   }
   where.at("type").fail("unknown normalizer type \"" + type + "\"");

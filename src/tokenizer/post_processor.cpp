@@ -143,14 +143,7 @@ std::shared_ptr<const PostProcessor> post_processor_from_json(const json& j, con
         std::vector<int32_t>{cls}, std::nullopt, std::vector<int32_t>{sep}});
   }
   if (type == "Sequence") {
-    const JsonPath at = where.at("processors");
-    const json& list = require_member(j, "processors", where);
-    if (!list.is_array()) at.fail("expected an array");
-    std::vector<std::shared_ptr<const PostProcessor>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto p = post_processor_from_json(list[i], at.at(i));
-      if (p) parts.push_back(std::move(p));
-    }
+    auto parts = sequence_members(j, "processors", where, post_processor_from_json);
     return std::make_shared<Sequence>(std::move(parts));
   }
   where.at("type").fail("unknown post_processor type \"" + type + "\"");

@@ -220,14 +220,7 @@ std::shared_ptr<const PreTokenizer> pre_tokenizer_from_json(const json& j, const
     return std::make_shared<Metaspace>(replacement, scheme, bool_member(j, "split", where, true));
   }
   if (type == "Sequence") {
-    const JsonPath at = where.at("pretokenizers");
-    const json& list = require_member(j, "pretokenizers", where);
-    if (!list.is_array()) at.fail("expected an array");
-    std::vector<std::shared_ptr<const PreTokenizer>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto p = pre_tokenizer_from_json(list[i], at.at(i));
-      if (p) parts.push_back(std::move(p));
-    }
+    auto parts = sequence_members(j, "pretokenizers", where, pre_tokenizer_from_json);
     return std::make_shared<Sequence>(std::move(parts));
   }
   where.at("type").fail("unknown pre_tokenizer type \"" + type + "\"");
