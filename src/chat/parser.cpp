@@ -333,13 +333,24 @@ class Parser {
   }
 
   ExprPtr parse_tuple(bool with_condexpr, std::initializer_list<const char*> extra_end, bool explicit_parens = false) {
+    return parse_tuple_of([&] { return parse_expression(with_condexpr); }, extra_end, explicit_parens);
+  }
+
+  // Tuples of primaries only (assignment targets of for/set/with), as jinja2's simplified tuples.
+  ExprPtr parse_tuple_simplified(bool with_namespace, std::initializer_list<const char*> extra_end) {
+    return parse_tuple_of([&] { return parse_primary(with_namespace); }, extra_end, false);
+  }
+
+  // `a, b, c` (a tuple) or a single item; `()` is an empty tuple only inside explicit parentheses.
+  template <class ParseItem>
+  ExprPtr parse_tuple_of(ParseItem&& parse_item, std::initializer_list<const char*> extra_end, bool explicit_parens) {
     const Token& start = cur();
     std::vector<ExprPtr> items;
     bool is_tuple = false;
     while (true) {
       if (!items.empty()) expect_op(",");
       if (is_tuple_end(extra_end)) break;
-      items.push_back(parse_expression(with_condexpr));
+      items.push_back(parse_item());
       if (is_op(",")) {
         is_tuple = true;
       } else {
@@ -349,29 +360,6 @@ class Parser {
     if (!is_tuple) {
       if (!items.empty()) return std::move(items[0]);
       if (!explicit_parens) fail_at(cur(), "expected an expression, got " + describe(cur()));
-    }
-    auto e = node(Expr::Kind::Tuple, start);
-    e->items = std::move(items);
-    return e;
-  }
-
-  ExprPtr parse_tuple_simplified(bool with_namespace, std::initializer_list<const char*> extra_end) {
-    const Token& start = cur();
-    std::vector<ExprPtr> items;
-    bool is_tuple = false;
-    while (true) {
-      if (!items.empty()) expect_op(",");
-      if (is_tuple_end(extra_end)) break;
-      items.push_back(parse_primary(with_namespace));
-      if (is_op(",")) {
-        is_tuple = true;
-      } else {
-        break;
-      }
-    }
-    if (!is_tuple) {
-      if (!items.empty()) return std::move(items[0]);
-      fail_at(cur(), "expected an expression, got " + describe(cur()));
     }
     auto e = node(Expr::Kind::Tuple, start);
     e->items = std::move(items);
