@@ -10,6 +10,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/device_flag.h"
 #include "cli/flags.h"
 #include "engine/model_files.h"
 #include "cli/sampling_flags.h"
@@ -27,6 +28,7 @@ int cmd_chat(const Args& args) {
       {"system", "TEXT", "system prompt"},
       {"max-tokens", "N", "longest reply in tokens", "256"},
       {"context", "N", "KV cache size in tokens (0: the model's maximum)", "0"},
+      device_flag_spec(),
   };
   for (auto& s : sampling_flag_specs()) specs.push_back(s);
   Flags flags("chat",
@@ -40,6 +42,7 @@ int cmd_chat(const Args& args) {
   const auto config_path = engine::find_tokenizer_config(dir);
   if (!config_path) fail(dir, "no tokenizer_config.json (needed for the chat template)");
   const auto chat_config = chat::ChatTemplateConfig::load(*config_path);
+  select_device(flags.str("device"));
   const auto model = model::Transformer::load(dir);
   const engine::GenerationDefaults defaults = engine::load_generation_defaults(dir);
   const engine::TokenizerDetokenizer detok(tok);

@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/device_flag.h"
 #include "cli/flags.h"
 #include "engine/model_files.h"
 #include "cli/sampling_flags.h"
@@ -33,6 +34,7 @@ int cmd_generate(const Args& args) {
       {"print-ids", "", "print the generated token ids, space-separated, on one line"},
       {"num-beams", "N", "beam search with N beams (deterministic; sampling flags are ignored)", "1"},
       {"length-penalty", "X", "beam search: score = logprob / length^X", "1"},
+      device_flag_spec(),
   };
   for (auto& s : sampling_flag_specs()) specs.push_back(s);
   Flags flags("generate", "Continues a prompt with a model and prints the new text (or ids).", std::move(specs));
@@ -45,6 +47,7 @@ int cmd_generate(const Args& args) {
   if (needs_tokenizer)
     tok = tokenizer::Tokenizer::from_file(engine::find_tokenizer_json(flags.has("tokenizer") ? flags.str("tokenizer") : model_dir));
 
+  select_device(flags.str("device"));
   const auto model = model::Transformer::load(model_dir);
   const engine::GenerationDefaults defaults = engine::load_generation_defaults(model_dir);
   std::vector<int32_t> prompt = flags.has("ids") ? parse_id_list(flags.str("ids"), "ids")

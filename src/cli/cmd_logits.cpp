@@ -1,6 +1,7 @@
 #include <fstream>
 
 #include "cli/commands.h"
+#include "cli/device_flag.h"
 #include "cli/flags.h"
 #include "core/error.h"
 #include "model/transformer.h"
@@ -11,9 +12,11 @@ int cmd_logits(const Args& args) {
   Flags flags("logits", "Runs the model over token ids and writes float32 little-endian logits [n_ids, vocab].",
               {{"model", "DIR", "Hugging Face model directory (config.json + safetensors)", "", true},
                {"ids", "1,2,3", "comma-separated input token ids", "", true},
-               {"out", "FILE", "output file", "", true}});
+               {"out", "FILE", "output file", "", true},
+               device_flag_spec()});
   if (!flags.parse(args)) return 0;
   const auto ids = parse_id_list(flags.str("ids"), "ids");
+  select_device(flags.str("device"));
   const auto model = model::Transformer::load(flags.str("model"));
   auto session = model->new_session(static_cast<int64_t>(ids.size()));
   std::vector<float> logits;

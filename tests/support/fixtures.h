@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +13,12 @@
 
 namespace nova::test {
 
-inline std::string fixtures_dir() { return NOVA_FIXTURES_DIR; }
+// The environment variable NOVA_FIXTURES_DIR overrides the configured path (e.g. on the GPU
+// machine, where the fixtures travel inside the repository: scripts/test_gpu.sh).
+inline std::string fixtures_dir() {
+  const char* env = std::getenv("NOVA_FIXTURES_DIR");
+  return env && *env ? env : NOVA_FIXTURES_DIR;
+}
 inline std::string fixture(const std::string& rel) { return fixtures_dir() + "/" + rel; }
 inline std::string source_dir() { return NOVA_SOURCE_DIR; }
 inline std::string binary_dir() { return NOVA_BINARY_DIR; }

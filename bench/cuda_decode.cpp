@@ -1,0 +1,364 @@
+// bench_cuda_decode: NovaLM on the GPU with random-weight Llama-3.2-1B and Llama-3.1-8B shapes in
+// bf16 — decode tokens/s at batch 1 (and 32), prefill tokens/s for 512- and 8192-token prompts —
+// beside the HBM roofline: (weight + KV bytes one decode step reads) / device-to-device copy
+// bandwidth measured in the same run (bytes read + written, as copy benchmarks count them).
+// Usage: bench_cuda_decode [--models 1b,8b] [--prompts 512,8192] [--decode 64] [--context 512]
+//                          [--batch 32 (0: skip)] [--micro 1 (0: skip)] [--device cuda]
+//                          [--graphs 0: launch every op on its own (NOVA_CUDA_GRAPHS=0); default 1,
+//                           each step replayed as CUDA graphs, the backend's default]
+// Runs entirely through kernels::Backend and model::Transformer, as `nova generate --device cuda`.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <span>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_util.h"
+#include "core/error.h"
+#include "formats/hf_config.h"
+#include "formats/safetensors.h"
+#include "kernels/backend_factory.h"
+#include "model/transformer.h"
+
+namespace {
+
+using nova::DType;
+using nova::Tensor;
+namespace fs = std::filesystem;
+
+struct Shape {
+  std::string name;
+  int64_t hidden, inter, layers, heads, kv_heads, vocab;
+  bool tied;
+};
+
+const Shape kShapes[] = {
+    {"1b", 2048, 8192, 16, 32, 8, 128256, true},    // Llama-3.2-1B
+    {"8b", 4096, 14336, 32, 32, 8, 128256, false},  // Llama-3.1-8B
+};
+
+// Random bf16 values, tiled: every matrix is a view into one 64 MiB random block (repeated), so
+// an 8B checkpoint is written at memory speed. Values matter only for being finite and non-zero.
+class RandomPool {
+ public:
+  explicit RandomPool(size_t bytes) : block_(kBlock / 2) {
+    uint64_t s = 0x2545f4914f6cdd1dull;
+    for (auto& v : block_) {
+      s ^= s << 13;
+      s ^= s >> 7;
+      s ^= s << 17;
+      const float u = static_cast<float>(static_cast<int64_t>(s >> 40) - (int64_t(1) << 23)) / float(int64_t(1) << 23);
+      v = nova::f32_to_bf16(0.02f * u);
+    }
+    buf_.resize(bytes / 2);
+    for (size_t off = 0; off < buf_.size(); off += block_.size())
+      std::memcpy(buf_.data() + off, block_.data(), std::min(block_.size(), buf_.size() - off) * 2);
+  }
+  Tensor view(std::vector<int64_t> shape) const { return Tensor::view(DType::BF16, std::move(shape), buf_.data()); }
+
+ private:
+  static constexpr size_t kBlock = size_t{64} << 20;
+  std::vector<uint16_t> block_;
+  std::vector<uint16_t> buf_;
+};
+
+// Writes config.json + model.safetensors for `s`; returns the bytes of matrices a decode step
+// reads (every linear layer and the LM head; the embedding row is negligible).
+double write_model(const std::string& dir, const Shape& s, int64_t max_pos) {
+  const int64_t hd = s.hidden / s.heads;
+  const nlohmann::json config = {
+      {"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.hidden},
+      {"intermediate_size", s.inter}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
+      {"num_key_value_heads", s.kv_heads}, {"head_dim", hd}, {"vocab_size", s.vocab},
+      {"max_position_embeddings", max_pos}, {"rms_norm_eps", 1e-5}, {"hidden_act", "silu"},
+      {"rope_theta", 500000.0}, {"tie_word_embeddings", s.tied}, {"attention_bias", false}, {"mlp_bias", false},
+      {"bos_token_id", 1}, {"eos_token_id", 2}};
+  std::ofstream(dir + "/config.json") << config.dump(2);
+  const RandomPool pool(static_cast<size_t>(std::max(s.vocab * s.hidden, s.inter * s.hidden)) * 2);
+  std::map<std::string, Tensor> t;
+  double bytes = 0;
+  auto matrix = [&](const std::string& name, int64_t out, int64_t in) {
+    t[name] = pool.view({out, in});
+    bytes += 2.0 * double(out) * double(in);
+  };
+  Tensor ones = Tensor::zeros(DType::F32, {s.hidden});
+  for (int64_t i = 0; i < s.hidden; ++i) ones.data_as<float>()[i] = 1.0f;
+  t["model.embed_tokens.weight"] = pool.view({s.vocab, s.hidden});
+  for (int64_t l = 0; l < s.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    matrix(p + "self_attn.q_proj.weight", s.heads * hd, s.hidden);
+    matrix(p + "self_attn.k_proj.weight", s.kv_heads * hd, s.hidden);
+    matrix(p + "self_attn.v_proj.weight", s.kv_heads * hd, s.hidden);
+    matrix(p + "self_attn.o_proj.weight", s.hidden, s.heads * hd);
+    matrix(p + "mlp.gate_proj.weight", s.inter, s.hidden);
+    matrix(p + "mlp.up_proj.weight", s.inter, s.hidden);
+    matrix(p + "mlp.down_proj.weight", s.hidden, s.inter);
+    t[p + "input_layernorm.weight"] = ones;
+    t[p + "post_attention_layernorm.weight"] = ones;
+  }
+  t["model.norm.weight"] = ones;
+  if (s.tied) bytes += 2.0 * double(s.vocab) * double(s.hidden);  // the LM head reads the embedding
+  else matrix("lm_head.weight", s.vocab, s.hidden);
+  nova::formats::save_safetensors(dir + "/model.safetensors", t);
+  return bytes;
+}
+
+// Device-to-device copy bandwidth through the backend (copy_rows of 1 GiB), bytes read + written.
+double copy_bandwidth_gbs(nova::kernels::Backend& be) {
+  const int64_t rows = 1024, width = (int64_t{1} << 30) / 4 / rows;
+  Tensor a = be.alloc(DType::F32, {rows, width}), b = be.alloc(DType::F32, {rows, width});
+  Tensor tiny = be.alloc(DType::F32, {1});
+  float sink = 0;
+  be.copy_rows(a, b, 0);
+  be.download(tiny, &sink);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const double t0 = nova::bench::now_seconds();
+    for (int i = 0; i < 10; ++i) be.copy_rows(i % 2 ? b : a, i % 2 ? a : b, 0);
+    be.download(tiny, &sink);
+    best = std::min(best, (nova::bench::now_seconds() - t0) / 10);
+  }
+  return 2.0 * double(a.nbytes()) / best / 1e9;
+}
+
+// Micro-benchmarks that explain the decode figures: the batch-1 linear (bf16 GEMV) bandwidth per
+// shape, rotating over enough weight copies to defeat the L2 cache, and the host-side cost of one
+// small op (enqueue only, and enqueue + execution).
+void micro(nova::kernels::Backend& be, double copy_gbs) {
+  struct NK {
+    int64_t n, k;
+  };
+  std::printf("\nbatch-1 linear (bf16 weights, GEMV kernel), GB/s of weights vs copy %.0f GB/s:\n", copy_gbs);
+  float sink = 0;
+  Tensor tiny = be.alloc(DType::F32, {1});
+  for (const NK& s : {NK{2048, 2048}, NK{8192, 2048}, NK{2048, 8192}, NK{14336, 4096}, NK{4096, 14336},
+                      NK{128256, 4096}}) {
+    const RandomPool pool(static_cast<size_t>(s.n * s.k) * 2);
+    const int copies = static_cast<int>(std::max<int64_t>(1, (int64_t{256} << 20) / (s.n * s.k * 2)));
+    std::vector<Tensor> ws;
+    for (int c = 0; c < copies; ++c) ws.push_back(be.upload(pool.view({s.n, s.k})));
+    std::vector<float> xv(static_cast<size_t>(s.k));
+    for (int64_t i = 0; i < s.k; ++i) xv[i] = static_cast<float>((i * 37) % 101) / 101.0f - 0.5f;
+    Tensor xh = Tensor::zeros(DType::F32, {1, s.k});
+    std::copy(xv.begin(), xv.end(), xh.data_as<float>());
+    const Tensor x = be.upload(xh);
+    Tensor y = be.alloc(DType::F32, {1, s.n});
+    for (int r = 0; r < 3; ++r) be.linear(x, ws[r % copies], nullptr, y);
+    be.download(tiny, &sink);
+    const int reps = std::max(20, copies * 4);
+    const double t0 = nova::bench::now_seconds();
+    for (int r = 0; r < reps; ++r) be.linear(x, ws[r % copies], nullptr, y);
+    be.download(tiny, &sink);
+    const double t = (nova::bench::now_seconds() - t0) / reps;
+    const double gbs = double(s.n * s.k * 2) / t / 1e9;
+    std::printf("  N %6lld K %6lld: %8.1f us  %6.0f GB/s = %3.0f%% of copy\n", (long long)s.n, (long long)s.k, t * 1e6,
+                gbs, 100 * gbs / copy_gbs);
+  }
+  Tensor a = be.alloc(DType::F32, {64}), b = be.alloc(DType::F32, {64});
+  be.download(tiny, &sink);
+  const int n = 2000;
+  double t0 = nova::bench::now_seconds();
+  for (int i = 0; i < n; ++i) be.add(a, b);
+  const double enqueue = (nova::bench::now_seconds() - t0) / n;
+  be.download(tiny, &sink);
+  const double total = (nova::bench::now_seconds() - t0) / n;
+  t0 = nova::bench::now_seconds();
+  for (int i = 0; i < n; ++i) Tensor t = be.alloc(DType::F32, {64, 64});
+  be.download(tiny, &sink);
+  const double alloc = (nova::bench::now_seconds() - t0) / n;
+  std::printf("one small op (add of 64 floats): enqueue %.2f us, enqueue+run %.2f us; alloc+free of 16 KB %.2f us\n",
+              enqueue * 1e6, total * 1e6, alloc * 1e6);
+}
+
+std::vector<int32_t> prompt_ids(int64_t n, int64_t vocab, int64_t salt = 0) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 7919 + 3 + salt * 104729) % vocab);
+  return ids;
+}
+
+struct Options {
+  std::vector<std::string> models = {"1b", "8b"};
+  std::vector<int64_t> prompts = {512, 8192};
+  int64_t decode = 64, context = 512, batch = 32, micro = 1;
+  bool graphs = true;
+  std::string device = "cuda";
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, double copy_gbs) {
+  const int64_t max_prompt = *std::max_element(o.prompts.begin(), o.prompts.end());
+  const int64_t max_pos = std::max(max_prompt, o.context) + o.decode + 64;
+  const fs::path base = fs::exists("/dev/shm") && fs::space("/dev/shm").available > (size_t{20} << 30)
+                            ? fs::path("/dev/shm")
+                            : fs::temp_directory_path();
+  const std::string dir = (base / ("nova_bench_cuda_" + std::to_string(getpid()) + "_" + s.name)).string();
+  fs::create_directories(dir);
+  double t0 = nova::bench::now_seconds();
+  const double w_bytes = write_model(dir, s, max_pos);
+  const double t_write = nova::bench::now_seconds() - t0;
+  t0 = nova::bench::now_seconds();
+  auto model = nova::model::Transformer::create(nova::formats::load_hf_config(dir + "/config.json"),
+                                                nova::formats::Checkpoint::open_dir(dir), be);
+  const double t_load = nova::bench::now_seconds() - t0;
+  fs::remove_all(dir);  // the weights are on the device now
+  const int64_t hd = s.hidden / s.heads;
+  const double kv_bytes_per_pos = 2.0 * 4.0 * double(s.layers * s.kv_heads * hd);  // f32 K and V
+  std::printf("\n== llama %s: hidden %lld inter %lld layers %lld heads %lld/%lld vocab %lld, bf16 weights %.2f GB "
+              "(write %.1f s, load+upload %.1f s)\n",
+              s.name.c_str(), (long long)s.hidden, (long long)s.inter, (long long)s.layers, (long long)s.heads,
+              (long long)s.kv_heads, (long long)s.vocab, w_bytes / 1e9, t_write, t_load);
+  std::vector<float> logits;
+
+  // Prefill: a warm-up, then best of 2 per prompt length.
+  model->new_session(64)->forward(prompt_ids(16, s.vocab), logits);
+  for (int64_t p : o.prompts) {
+    const auto ids = prompt_ids(p, s.vocab);
+    double best = 1e30;
+    for (int r = 0; r < 2; ++r) {
+      auto session = model->new_session(p + 8);
+      const double a = nova::bench::now_seconds();
+      session->forward(ids, logits);
+      best = std::min(best, nova::bench::now_seconds() - a);
+    }
+    const double flops = 2.0 * (w_bytes / 2.0) * double(p);  // matmul FLOPs only
+    std::printf("prefill %5lld tokens: %9.0f tok/s (%.1f ms, matmul %.0f TFLOP/s)\n", (long long)p,
+                double(p) / best, best * 1e3, flops / best / 1e12);
+  }
+
+  // Decode at batch 1 after a prompt of `context` tokens.
+  {
+    auto session = model->new_session(o.context + o.decode + 8);
+    session->forward(prompt_ids(o.context, s.vocab), logits);
+    std::vector<double> steps;
+    int32_t next = 5;
+    for (int64_t i = 0; i < o.decode + 4; ++i) {
+      const double a = nova::bench::now_seconds();
+      session->forward(std::span<const int32_t>(&next, 1), logits);
+      if (i >= 4) steps.push_back(nova::bench::now_seconds() - a);  // 4 warm-up steps
+      next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
+    const double step = median(steps);
+    const double bytes = w_bytes + kv_bytes_per_pos * double(o.context + o.decode / 2);
+    const double roof = copy_gbs * 1e9 / bytes;
+    std::printf("decode batch 1 (context %lld): %7.1f tok/s (median %.3f ms/token) | roofline %.1f tok/s "
+                "(%.2f GB/token at %.0f GB/s) = %.0f%% of roofline\n",
+                (long long)o.context, 1.0 / step, step * 1e3, roof, bytes / 1e9, copy_gbs, 100.0 / step / roof);
+  }
+
+  // Decode at batch `batch` through forward_batch over a paged cache, each sequence at `context`.
+  if (o.batch > 0) {
+    const int64_t bs = 16, B = o.batch;
+    const int64_t per_seq = (o.context + o.decode + 8 + bs - 1) / bs;
+    nova::model::PagedKvCache cache = model->new_paged_cache(per_seq * B, bs);
+    std::vector<std::vector<int32_t>> tables(static_cast<size_t>(B)), prompts(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t i = 0; i < per_seq; ++i) tables[b].push_back(static_cast<int32_t>(b * per_seq + i));
+      prompts[b] = prompt_ids(o.context, s.vocab, b);
+    }
+    for (int64_t b = 0; b < B; b += 8) {  // prefill 8 sequences per step
+      nova::model::BatchInput in;
+      for (int64_t j = b; j < std::min(B, b + 8); ++j) in.sequences.push_back({prompts[j], 0, tables[j], 1});
+      model->forward_batch(in, cache, logits);
+    }
+    std::vector<int32_t> next(static_cast<size_t>(B), 5);
+    std::vector<double> steps;
+    const int64_t n_steps = std::min<int64_t>(o.decode, 32);
+    for (int64_t i = 0; i < n_steps + 2; ++i) {
+      nova::model::BatchInput in;
+      for (int64_t b = 0; b < B; ++b)
+        in.sequences.push_back({std::span<const int32_t>(&next[b], 1), o.context + i, tables[b], 1});
+      const double a = nova::bench::now_seconds();
+      model->forward_batch(in, cache, logits);
+      if (i >= 2) steps.push_back(nova::bench::now_seconds() - a);
+      for (int64_t b = 0; b < B; ++b)
+        next[b] = static_cast<int32_t>(std::max_element(logits.begin() + b * s.vocab, logits.begin() + (b + 1) * s.vocab) -
+                                       logits.begin() - b * s.vocab);
+    }
+    const double step = median(steps);
+    const double bytes = w_bytes + double(B) * kv_bytes_per_pos * double(o.context + n_steps / 2);
+    const double roof = double(B) * copy_gbs * 1e9 / bytes;
+    std::printf("decode batch %lld (context %lld): %7.1f tok/s (median %.3f ms/step) | roofline %.1f tok/s = %.0f%%\n",
+                (long long)B, (long long)o.context, double(B) / step, step * 1e3, roof, 100.0 * double(B) / step / roof);
+  }
+  std::fflush(stdout);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "missing value for %s\n", a.c_str());
+      return 2;
+    }
+    const std::string v = argv[++i];
+    if (a == "--models") o.models = split(v);
+    else if (a == "--prompts") {
+      o.prompts.clear();
+      for (const auto& p : split(v)) o.prompts.push_back(std::atoll(p.c_str()));
+    } else if (a == "--decode") o.decode = std::atoll(v.c_str());
+    else if (a == "--context") o.context = std::atoll(v.c_str());
+    else if (a == "--batch") o.batch = std::atoll(v.c_str());
+    else if (a == "--device") o.device = v;
+    else if (a == "--micro") o.micro = std::atoll(v.c_str());
+    else if (a == "--graphs") o.graphs = v == "1";
+    else {
+      std::fprintf(stderr, "unknown flag %s (see the comment at the top of bench/cuda_decode.cpp)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (o.prompts.empty() || o.decode < 1 || o.context < 1) {
+    std::fprintf(stderr, "bench_cuda_decode: --prompts, --decode and --context must be positive\n");
+    return 2;
+  }
+  try {
+    // The copy bandwidth through plain launches (a captured copy would time the capture too).
+    setenv("NOVA_CUDA_GRAPHS", "0", 1);
+    const double copy_gbs = copy_bandwidth_gbs(*nova::kernels::make_backend(o.device));
+    setenv("NOVA_CUDA_GRAPHS", o.graphs ? "1" : "0", 1);
+    auto be = nova::kernels::make_backend(o.device);
+    std::printf("device %s | CUDA graphs %s | device-to-device copy %.0f GB/s (read + write)\n", o.device.c_str(),
+                o.graphs ? "on" : "off", copy_gbs);
+    if (o.micro) micro(*be, copy_gbs);
+    for (const std::string& m : o.models) {
+      const Shape* s = nullptr;
+      for (const Shape& k : kShapes)
+        if (k.name == m) s = &k;
+      if (!s) {
+        std::fprintf(stderr, "bench_cuda_decode: unknown model '%s' (1b, 8b)\n", m.c_str());
+        return 2;
+      }
+      run_model(*s, o, *be, copy_gbs);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_cuda_decode: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

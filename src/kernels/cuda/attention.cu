@@ -1,0 +1,236 @@
+// Causal (optionally sliding-window) attention over a paged KV cache, GQA-aware, in one fused
+// kernel with an online softmax (flash-attention style), plus a flash-decoding combine pass.
+//
+// Work split: a block owns one kv head and a tile of 16 "virtual rows" of one sequence, where
+// virtual row v is (query row v / group, q head kv_head * group + v % group): the q heads that
+// share a kv head share every K/V tile the block loads into shared memory. When the grid would
+// be too small to fill the GPU (decode: one or a few query rows), each tile's key range is
+// split across `splits` blocks that write unnormalised partial results (o, max, sum), and a
+// second kernel merges them. The contiguous cache of Backend::attention is the same kernel with
+// one block holding the whole cache.
+#include <cfloat>
+
+#include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/ops.cuh"
+
+namespace nova::kernels::cuda {
+
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kRowsPerWarp = kAttnTileRows / kWarps;
+constexpr int kKeys = 32;  // keys per shared-memory tile: one per lane
+constexpr int kPerLane = kAttnMaxHeadDim / 32;
+// Shared memory: Q [16][D], K [32][D + 4] (the pad makes each quarter-warp's 16-byte row reads
+// hit distinct banks), V [32][D]. D is a multiple of 4 (checked by the backend).
+size_t smem_bytes(int D) { return sizeof(float) * (size_t(kAttnTileRows) * D + size_t(kKeys) * (D + 4) + size_t(kKeys) * D); }
+
+struct KeyRange {
+  int64_t begin, end;
+};
+
+// The keys block `split` of a tile attends to: the tile's whole causal/window range, cut into
+// `splits` chunks of whole 32-key tiles.
+__device__ KeyRange key_range(const AttnArgs& a, const AttnSeq& seq, const AttnTile& tile, int group, int split) {
+  const int64_t pos_lo = seq.pos0 + tile.v0 / group;
+  const int64_t pos_hi = seq.pos0 + (tile.v0 + tile.nv - 1) / group;
+  const int64_t end = pos_hi + 1;
+  const int64_t begin = a.window > 0 ? max(int64_t{0}, pos_lo - a.window + 1) : 0;
+  int64_t chunk = (end - begin + a.splits - 1) / a.splits;
+  chunk = (chunk + kKeys - 1) / kKeys * kKeys;
+  const int64_t b = begin + split * chunk;
+  return {min(b, end), min(b + chunk, end)};
+}
+
+__device__ __forceinline__ float dot4(const float4& a, const float4& b) { return a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w; }
+
+// The call's descriptors: device arrays, or the inline copies in the kernel parameters (read in
+// place: __grid_constant__ lets the kernel take their address without a local copy).
+struct Views {
+  const AttnSeq* seqs;
+  const AttnTile* tiles;
+  const int32_t* tables;
+};
+__device__ __forceinline__ Views views(const AttnArgs& a) {
+  return a.seqs ? Views{a.seqs, a.tiles, a.tables} : Views{a.seqs_inline, a.tiles_inline, a.tables_inline};
+}
+
+__global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_constant__ AttnArgs a) {
+  extern __shared__ float4 smem4[];
+  float* smem = reinterpret_cast<float*>(smem4);
+  const int D = a.head_dim, KP = D + 4;
+  float* qs = smem;                     // [16][D]
+  float* ks = qs + kAttnTileRows * D;   // [32][D + 4]
+  float* vs = ks + kKeys * KP;          // [32][D]
+  const Views w = views(a);
+  const AttnTile tile = w.tiles[blockIdx.x];
+  const AttnSeq seq = w.seqs[tile.seq];
+  const int kvh = blockIdx.y, split = blockIdx.z;
+  const int group = a.q_heads / a.kv_heads;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int D4 = D / 4;
+
+  // Q: warp w fills virtual rows w, w + 4, ...; lanes copy 16-byte pieces.
+  for (int vi = warp; vi < kAttnTileRows; vi += kWarps) {
+    const float4* src = nullptr;
+    if (vi < tile.nv) {
+      const int v = tile.v0 + vi;
+      src = reinterpret_cast<const float4*>(a.q + ((seq.q_begin + v / group) * a.q_heads + kvh * group + v % group) * D);
+    }
+    for (int c = lane; c < D4; c += 32)
+      reinterpret_cast<float4*>(qs + vi * D)[c] = src ? src[c] : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+
+  const KeyRange kr = key_range(a, seq, tile, group, split);
+  bool valid[kRowsPerWarp];
+  int64_t pos[kRowsPerWarp];
+  float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kPerLane];
+#pragma unroll
+  for (int i = 0; i < kRowsPerWarp; ++i) {
+    const int vi = warp * kRowsPerWarp + i;
+    valid[i] = vi < tile.nv;
+    pos[i] = seq.pos0 + (tile.v0 + vi) / group;
+    m[i] = -INFINITY;
+    l[i] = 0.0f;
+#pragma unroll
+    for (int dd = 0; dd < kPerLane; ++dd) o[i][dd] = 0.0f;
+  }
+
+  for (int64_t t0 = kr.begin; t0 < kr.end; t0 += kKeys) {
+    __syncthreads();  // the previous tile (and, first time, nothing) is no longer read
+    // K/V: warp w loads keys w, w + 4, ...: one block-table lookup per key, 16-byte loads.
+    for (int j = warp; j < kKeys; j += kWarps) {
+      const int64_t p = t0 + j;
+      float4* kd = reinterpret_cast<float4*>(ks + j * KP);
+      float4* vd = reinterpret_cast<float4*>(vs + j * D);
+      if (p < kr.end) {
+        const int64_t blk = w.tables[seq.table_begin + p / a.block_size];
+        const int64_t off = ((blk * a.block_size + p % a.block_size) * a.kv_heads + kvh) * D;
+        const float4* kp = reinterpret_cast<const float4*>(a.k + off);
+        const float4* vp = reinterpret_cast<const float4*>(a.v + off);
+        for (int c = lane; c < D4; c += 32) {
+          kd[c] = kp[c];
+          vd[c] = vp[c];
+        }
+      } else {
+        for (int c = lane; c < D4; c += 32) kd[c] = vd[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+    }
+    __syncthreads();
+
+    // Scores: lane j scores key t0 + j against the warp's rows.
+    float s[kRowsPerWarp];
+#pragma unroll
+    for (int i = 0; i < kRowsPerWarp; ++i) s[i] = 0.0f;
+    const float4* qw = reinterpret_cast<const float4*>(qs + warp * kRowsPerWarp * D);
+    const float4* kl = reinterpret_cast<const float4*>(ks + lane * KP);
+    for (int c = 0; c < D4; ++c) {
+      const float4 k4 = kl[c];
+#pragma unroll
+      for (int i = 0; i < kRowsPerWarp; ++i) s[i] += dot4(qw[i * D4 + c], k4);
+    }
+    const int64_t p = t0 + lane;
+    float prob[kRowsPerWarp];
+#pragma unroll
+    for (int i = 0; i < kRowsPerWarp; ++i) {
+      const bool ok = valid[i] && p < kr.end && p <= pos[i] && (a.window == 0 || pos[i] - p < a.window);
+      const float si = ok ? s[i] * a.scale : -INFINITY;
+      const float tile_max = warp_max(si);
+      prob[i] = 0.0f;
+      if (tile_max == -INFINITY) continue;  // warp-uniform: nothing visible in this tile
+      const float m_new = fmaxf(m[i], tile_max);
+      const float corr = expf(m[i] - m_new);  // 0 on the first visible tile
+      prob[i] = ok ? expf(si - m_new) : 0.0f;
+      l[i] = l[i] * corr + warp_sum(prob[i]);
+      m[i] = m_new;
+#pragma unroll
+      for (int dd = 0; dd < kPerLane; ++dd) o[i][dd] *= corr;
+    }
+    const int jmax = static_cast<int>(kr.end - t0 < kKeys ? kr.end - t0 : kKeys);
+    for (int j = 0; j < jmax; ++j) {
+      float pj[kRowsPerWarp];
+#pragma unroll
+      for (int i = 0; i < kRowsPerWarp; ++i) pj[i] = __shfl_sync(0xffffffffu, prob[i], j);
+#pragma unroll
+      for (int dd = 0; dd < kPerLane; ++dd) {
+        const int d = lane + 32 * dd;
+        if (d < D) {
+          const float vd = vs[j * D + d];
+#pragma unroll
+          for (int i = 0; i < kRowsPerWarp; ++i) o[i][dd] += pj[i] * vd;
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int i = 0; i < kRowsPerWarp; ++i) {
+    if (!valid[i]) continue;
+    const int v = tile.v0 + warp * kRowsPerWarp + i;
+    const int64_t row = seq.q_begin + v / group;
+    const int64_t rh = row * a.q_heads + kvh * group + v % group;
+    if (a.splits == 1) {
+      const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+#pragma unroll
+      for (int dd = 0; dd < kPerLane; ++dd)
+        if (lane + 32 * dd < D) a.out[rh * D + lane + 32 * dd] = o[i][dd] * inv;
+    } else {
+      const int64_t prh = int64_t{split} * a.total_rows * a.q_heads + rh;
+#pragma unroll
+      for (int dd = 0; dd < kPerLane; ++dd)
+        if (lane + 32 * dd < D) a.part_o[prh * D + lane + 32 * dd] = o[i][dd];
+      if (lane == 0) {
+        a.part_ml[2 * prh] = m[i];
+        a.part_ml[2 * prh + 1] = l[i];
+      }
+    }
+  }
+}
+
+// Merges the splits' partial results of every virtual row of a tile.
+__global__ void combine_kernel(const __grid_constant__ AttnArgs a) {
+  const Views w = views(a);
+  const AttnTile tile = w.tiles[blockIdx.x];
+  const AttnSeq seq = w.seqs[tile.seq];
+  const int kvh = blockIdx.y, D = a.head_dim, group = a.q_heads / a.kv_heads;
+  const int64_t stride = a.total_rows * a.q_heads;
+  for (int idx = threadIdx.x; idx < tile.nv * D; idx += blockDim.x) {
+    const int v = tile.v0 + idx / D, d = idx % D;
+    const int64_t rh = (seq.q_begin + v / group) * a.q_heads + kvh * group + v % group;
+    float mx = -INFINITY;
+    for (int z = 0; z < a.splits; ++z) mx = fmaxf(mx, a.part_ml[2 * (z * stride + rh)]);
+    float sum = 0.0f, acc = 0.0f;
+    for (int z = 0; z < a.splits; ++z) {
+      const float mz = a.part_ml[2 * (z * stride + rh)];
+      if (mz == -INFINITY) continue;
+      const float w = expf(mz - mx);
+      sum += w * a.part_ml[2 * (z * stride + rh) + 1];
+      acc += w * a.part_o[(z * stride + rh) * D + d];
+    }
+    a.out[rh * D + d] = sum > 0.0f ? acc / sum : 0.0f;
+  }
+}
+
+}  // namespace
+
+void prepare_attention() {
+  check_cuda(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem_bytes(kAttnMaxHeadDim))),
+             "cudaFuncSetAttribute(attention)");
+}
+
+void launch_attention(const AttnArgs& a, cudaStream_t s) {
+  if (a.num_tiles == 0) return;
+  const size_t smem = smem_bytes(a.head_dim);
+  const dim3 grid(static_cast<unsigned>(a.num_tiles), static_cast<unsigned>(a.kv_heads),
+                  static_cast<unsigned>(a.splits));
+  attention_kernel<<<grid, kWarps * 32, smem, s>>>(a);
+  check_launch("attention");
+  if (a.splits > 1) {
+    combine_kernel<<<dim3(grid.x, grid.y), 128, 0, s>>>(a);
+    check_launch("attention combine");
+  }
+}
+
+}  // namespace nova::kernels::cuda

@@ -1,0 +1,43 @@
+// y = x W^T through cuBLASLt, with one cached plan (descriptors + heuristic algorithm) per shape,
+// so a decode step pays for the heuristic query only once per distinct (M, N, K, dtype).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "core/dtype.h"
+
+namespace nova::kernels::cuda {
+
+class LtMatmul {
+ public:
+  LtMatmul();
+  ~LtMatmul();
+  LtMatmul(const LtMatmul&) = delete;
+  LtMatmul& operator=(const LtMatmul&) = delete;
+
+  // y[M, N] (float32, row-major) = x[M, K] * w[N, K]^T with x and w both of `dtype` (F32: full
+  // fp32 math, TF32 off; BF16/F16: tensor cores, fp32 accumulation and output).
+  void run(const void* x, const void* w, DType dtype, int64_t M, int64_t N, int64_t K, float* y, cudaStream_t s);
+
+ private:
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  // (M, N, K, dtype, alignment of x, of w, of y): algorithms depend on pointer alignment too.
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int, int>;
+  Plan& plan(const Key& key);
+
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  std::map<Key, Plan> plans_;
+};
+
+}  // namespace nova::kernels::cuda

@@ -1,0 +1,91 @@
+// Shared by the CUDA backend tests: the process's CUDA backend (or the reason there is none, for
+// GTEST_SKIP), host <-> device helpers, and comparisons against the CPU backend.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "kernels/backend_factory.h"
+
+namespace nova::test {
+
+// The CUDA backend shared by every test of the process, or null with `why` set (no CUDA in this
+// build, no driver, no device): tests then skip, so CI without a GPU passes.
+inline kernels::Backend* cuda_backend(std::string* why) {
+  static std::unique_ptr<kernels::Backend> backend;
+  static std::string reason;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      backend = kernels::make_backend("cuda");
+    } catch (const Error& e) {
+      reason = e.what();
+    }
+  }
+  if (!backend && why) *why = reason;
+  return backend.get();
+}
+
+#define NOVA_REQUIRE_CUDA(var)                                   \
+  std::string nova_skip_reason_;                                 \
+  kernels::Backend* var = ::nova::test::cuda_backend(&nova_skip_reason_); \
+  if (!var) GTEST_SKIP() << "no CUDA backend: " << nova_skip_reason_
+
+inline Tensor host_f32(const std::vector<float>& v, std::vector<int64_t> shape) {
+  Tensor t = Tensor::zeros(DType::F32, std::move(shape));
+  std::copy(v.begin(), v.end(), t.data_as<float>());
+  return t;
+}
+
+inline std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// A host tensor of `dtype` holding `v` (rounded to nearest even for 16-bit types).
+inline Tensor host_of(DType dtype, const std::vector<float>& v, std::vector<int64_t> shape) {
+  Tensor t = Tensor::zeros(dtype, std::move(shape));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (dtype == DType::F32) t.data_as<float>()[i] = v[i];
+    else if (dtype == DType::BF16) t.data_as<uint16_t>()[i] = f32_to_bf16(v[i]);
+    else t.data_as<uint16_t>()[i] = f32_to_f16(v[i]);
+  }
+  return t;
+}
+
+inline std::vector<float> to_host(kernels::Backend& be, const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  be.download(t, v.data());
+  return v;
+}
+
+inline std::vector<float> values(const Tensor& host) {
+  return std::vector<float>(host.data_as<float>(), host.data_as<float>() + host.numel());
+}
+
+// max |a - b| / max(1, max |b|): an error relative to the output's scale.
+inline double scaled_error(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double err = 0, mag = 1;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    err = std::max(err, std::abs(double(a[i]) - b[i]));
+    mag = std::max(mag, std::abs(double(b[i])));
+  }
+  return err / mag;
+}
+
+}  // namespace nova::test
