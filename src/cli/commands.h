@@ -20,6 +20,7 @@ int cmd_data(const Args& args);       // nova data prepare
 int cmd_tokenizer(const Args& args);  // nova tokenizer train
 int cmd_eval(const Args& args);       // nova eval perplexity
 int cmd_serve(const Args& args);      // nova serve: OpenAI-compatible HTTP server
+int cmd_keys(const Args& args);       // nova keys create|list|revoke: API keys for nova serve
 
 struct Command {
   const char* name;

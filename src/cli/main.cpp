@@ -21,6 +21,7 @@ const std::vector<Command>& commands() {
       {"tokenizer", "`nova tokenizer train`: learn a byte-level BPE tokenizer from text", cmd_tokenizer},
       {"eval", "`nova eval perplexity`: held-out loss and perplexity of a model", cmd_eval},
       {"serve", "OpenAI-compatible HTTP server for a model (chat/completions, streaming, /metrics)", cmd_serve},
+      {"keys", "`nova keys create|list|revoke`: API keys for `nova serve --api-keys`", cmd_keys},
   };
   return table;
 }

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backend_factory.h"
 #include "model/kv_view.h"
 #include "model/transformer_session.h"
 
@@ -18,7 +18,7 @@ std::shared_ptr<Transformer> Transformer::load(const std::string& model_dir) {
 std::shared_ptr<Transformer> Transformer::load(const std::string& model_dir, const std::string& config_path) {
   ModelConfig config = formats::load_hf_config(config_path);
   formats::Checkpoint ckpt = formats::Checkpoint::open_dir(model_dir);
-  return create(std::move(config), std::move(ckpt), kernels::CpuBackend::instance());
+  return create(std::move(config), std::move(ckpt), kernels::default_backend());
 }
 
 std::shared_ptr<Transformer> Transformer::create(ModelConfig config, formats::Checkpoint checkpoint,
@@ -104,6 +104,17 @@ RopeFrequencies Transformer::frequencies_for(int64_t seq_len) const {
 
 void Transformer::forward(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& logits,
                           bool all_logits, const Probe* probe) const {
+  forward_contiguous(ids, pos0, cache, logits, all_logits, probe, /*hidden_only=*/false);
+}
+
+void Transformer::forward_hidden(std::span<const int32_t> ids, int64_t pos0, KvCache& cache,
+                                 std::vector<float>& hidden) const {
+  forward_contiguous(ids, pos0, cache, hidden, /*all_rows=*/true, nullptr, /*hidden_only=*/true);
+}
+
+void Transformer::forward_contiguous(std::span<const int32_t> ids, int64_t pos0, KvCache& cache,
+                                     std::vector<float>& logits, bool all_logits, const Probe* probe,
+                                     bool hidden_only) const {
   const ModelConfig& c = config_;
   kernels::Backend& be = *backend_;
   const int64_t M = static_cast<int64_t>(ids.size());
@@ -123,7 +134,8 @@ void Transformer::forward(std::span<const int32_t> ids, int64_t pos0, KvCache& c
 
   std::vector<int32_t> logit_rows;
   for (int64_t r = all_logits ? 0 : M - 1; r < M; ++r) logit_rows.push_back(static_cast<int32_t>(r));
-  run(ids, be.upload(cos_host), be.upload(sin_host), ContiguousKvView(be, cache, pos0), logit_rows, logits, probe);
+  run(ids, be.upload(cos_host), be.upload(sin_host), ContiguousKvView(be, cache, pos0), logit_rows, logits, probe,
+      hidden_only);
 }
 
 void Transformer::forward_batch(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
@@ -207,7 +219,8 @@ PagedKvCache Transformer::new_paged_cache(int64_t num_blocks, int64_t block_size
 }
 
 void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
-                      std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe) const {
+                      std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe,
+                      bool hidden_only) const {
   const ModelConfig& c = config_;
   kernels::Backend& be = *backend_;
   auto trace = [&](const std::string& name, const Tensor& t) {
@@ -276,6 +289,11 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
   Tensor normed = be.alloc(DType::F32, {rows, H});
   be.rmsnorm(last, weights_.final_norm, eps, normed);
   trace("final_norm", normed);
+  if (hidden_only) {
+    logits.resize(static_cast<size_t>(normed.numel()));
+    be.download(normed, logits.data());
+    return;
+  }
   Tensor out = be.alloc(DType::F32, {rows, int64_t{c.vocab_size}});
   be.linear(normed, weights_.lm_head, nullptr, out);
   trace("logits", out);

@@ -62,6 +62,11 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   void forward(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& logits,
                bool all_logits, const Probe* probe = nullptr) const;
 
+  // The same forward, stopping before lm_head: writes the final hidden states (after the last
+  // RMSNorm) of every id, [ids.size(), hidden_size], so logits = hidden W_lm^T. Embeddings pool
+  // these; keeping them out of forward() spares the vocab-wide matmul.
+  void forward_hidden(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& hidden) const;
+
   // One step of several sequences over a shared paged cache: all their tokens go through the
   // matmuls together (M = total tokens), attention runs per sequence over its own blocks. Each
   // sequence's K/V rows are written to its blocks at its positions. Writes logits
@@ -77,9 +82,14 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
  private:
   Transformer() = default;
   // The layer stack, shared by forward and forward_batch: embeds `ids`, runs every layer with
-  // RoPE rows cos/sin (one per id) and K/V through `kv`, and writes the logits of `logit_rows`.
+  // RoPE rows cos/sin (one per id) and K/V through `kv`, and writes the logits of `logit_rows`
+  // (or, with `hidden_only`, their final-normed hidden states).
   void run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
-           std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe) const;
+           std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe,
+           bool hidden_only = false) const;
+  // forward() and forward_hidden(): validation, RoPE rows, then run().
+  void forward_contiguous(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& out,
+                          bool all_rows, const Probe* probe, bool hidden_only) const;
   // The RoPE frequencies for a sequence whose positions reach `seq_len`.
   RopeFrequencies frequencies_for(int64_t seq_len) const;
   Tensor ffn(const FfnWeights& f, const Tensor& x, int64_t inter) const;

@@ -166,7 +166,7 @@ TEST_F(AppCompletions, BadRequestsAre400WithParam) {
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"max_tokens":100000})", "max_tokens"},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"n":0})", "n"},
-      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop"},
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop[0]"},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":3})", "top_logprobs"},
       {"/v1/completions", R"({"max_tokens":3})", "prompt"},
       {"/v1/completions", R"({"prompt":"x","top_p":0})", "top_p"},
@@ -186,19 +186,24 @@ TEST_F(AppCompletions, BadRequestsAre400WithParam) {
   }
 }
 
-TEST_F(AppCompletions, ParserSurvivesMutatedBodies) {
-  // Mutations of a valid body: every answer is a 200 or a 400, never a crash or a hang.
+TEST_F(AppCompletions, BuildersSurviveMutatedBodies) {
+  // Mutations of a valid body through parse + model checks: each is a request or an
+  // InvalidRequest, never another exception or a crash.
   const auto& m = app_->model();
   const std::string seed =
-      R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":2,"temperature":0.5,"stop":["x"],"n":1,"top_p":0.9})";
-  nova::test::mutate_each(seed, 2000, 11, [&](const std::string& body) {
-    for (auto parse : {parse_chat_request, parse_completion_request, parse_invocation_request}) {
+      R"({"messages":[{"role":"user","content":"hi"}],"prompt":"ab","max_tokens":2,"temperature":0.5,"stop":["x"],"n":1,"top_p":0.9})";
+  int built = 0;
+  nova::test::mutate_each(seed, 600, 11, [&](const std::string& body) {
+    for (auto build : {build_chat_request, build_completion_request, build_invocation_request}) {
       try {
-        (void)parse(body, m);
-      } catch (const RequestError&) {
+        (void)build(openai::parse_json_body(body), m, RequestBounds{});
+        ++built;
+      } catch (const openai::InvalidRequest& e) {
+        EXPECT_TRUE(e.status() == 400 || e.status() == 404 || e.status() == 413 || e.status() == 422) << e.status();
       }
     }
   });
+  EXPECT_GT(built, 0);
 }
 
 }  // namespace

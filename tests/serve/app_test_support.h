@@ -18,17 +18,39 @@ namespace nova::serve::app::test {
 
 using http::test::TestClient;
 
-inline std::string request_bytes(const std::string& method, const std::string& path, const std::string& body) {
-  return method + " " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+// `key`: sent as "Authorization: Bearer <key>" when not empty.
+inline std::string request_bytes(const std::string& method, const std::string& path, const std::string& body,
+                                 const std::string& key = "") {
+  const std::string auth = key.empty() ? "" : "Authorization: Bearer " + key + "\r\n";
+  return method + " " + path + " HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 inline TestClient::Response call(uint16_t port, const std::string& method, const std::string& path,
-                                 const std::string& body = "") {
+                                 const std::string& body = "", const std::string& key = "") {
   TestClient c(port);
   EXPECT_TRUE(c.ok());
-  EXPECT_TRUE(c.send(request_bytes(method, path, body)));
-  return c.read_response(5000);
+  EXPECT_TRUE(c.send(request_bytes(method, path, body, key)));
+  return c.read_response(10000);
+}
+
+// The value of header `name` (lower-case) in a response head, "" when absent.
+inline std::string header_value(const std::string& head, const std::string& name) {
+  const std::string lower = TestClient::lower(head);
+  const size_t at = lower.find("\r\n" + name + ":");
+  if (at == std::string::npos) return {};
+  size_t v = at + 2 + name.size() + 1;
+  while (v < head.size() && head[v] == ' ') ++v;
+  return head.substr(v, head.find("\r\n", v) - v);
+}
+
+// True when `body` is an OpenAI error object: {"error": {"message": str, "type": str, "param", "code"}}.
+inline bool is_openai_error(const std::string& body) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("error")) return false;
+  const auto& e = j["error"];
+  return e.is_object() && e.contains("message") && e["message"].is_string() && e.contains("type") &&
+         e["type"].is_string() && e.contains("param") && e.contains("code");
 }
 
 // Decodes a chunked body that is already complete in `raw`.

@@ -1,48 +1,25 @@
 #include "serve/app/completion_job.h"
 
-#include <chrono>
-#include <cstdio>
-#include <random>
-
 namespace nova::serve::app {
 
-using nlohmann::json;
+using openai::Json;
 
-namespace {
-
-std::string random_id(const char* prefix) {
-  static std::mutex mu;
-  static std::mt19937_64 rng{std::random_device{}()};
-  uint64_t a, b;
-  {
-    std::lock_guard lock(mu);
-    a = rng();
-    b = rng();
-  }
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
-                static_cast<unsigned long long>(b));
-  return std::string(prefix) + buf;
-}
-
-json bytes_of(const std::string& s) {
-  json out = json::array();
-  for (unsigned char c : s) out.push_back(static_cast<int>(c));
-  return out;
-}
-
-}  // namespace
-
-std::string openai_finish_reason(const std::string& engine_reason) { return engine_reason; }
-
-CompletionJob::CompletionJob(const ModelBundle& model, const ParsedRequest& request, http::ResponseWriterPtr writer)
+CompletionJob::CompletionJob(const ModelBundle& model, GenerationRequest request, http::ResponseWriterPtr writer,
+                             std::shared_ptr<RequestRecord> record, metrics::ServerMetrics* metrics,
+                             http::Headers headers, OnSettled on_settled)
     : model_(model),
-      req_(request),
+      req_(std::move(request)),
       writer_(std::move(writer)),
-      id_(random_id(request.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-")),
-      created_(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                   .count()) {
+      record_(std::move(record)),
+      metrics_(metrics),
+      headers_(std::move(headers)),
+      on_settled_(std::move(on_settled)) {
+  meta_.id = openai::make_id(req_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
+  meta_.created = openai::unix_now();
+  meta_.model = model_.name;
   req_.engine.on_token = nullptr;
+  record_->set_request_id(meta_.id);
+  record_->set_prompt(req_.prompt_text(), req_.prompt_tokens());
 }
 
 engine::CancellationToken CompletionJob::add_choice() {
@@ -62,55 +39,28 @@ std::string CompletionJob::token_text(int32_t id) const {
   return model_.tokenizer->decode(one, /*skip_special_tokens=*/false);
 }
 
-json CompletionJob::chunk(json choices) const {
-  json j = {{"id", id_},
-            {"object", req_.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion"},
-            {"created", created_},
-            {"model", model_.name},
-            {"choices", std::move(choices)}};
-  if (req_.include_usage) j["usage"] = nullptr;
-  return j;
+openai::TokenLogprob CompletionJob::token_logprob(const engine::TokenEvent& ev) const {
+  openai::TokenLogprob t;
+  t.token = token_text(ev.token);
+  t.logprob = ev.logprob;
+  for (const auto& alt : ev.top) t.top.push_back({token_text(alt.id), alt.logprob});
+  return t;
 }
 
-json CompletionJob::usage() const {
-  int completion = 0;
-  for (const auto& c : choices_) completion += static_cast<int>(c.tokens.size());
-  const int prompt = static_cast<int>(req_.engine.prompt.size());
-  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+openai::Usage CompletionJob::usage() const {
+  openai::Usage u;
+  u.prompt_tokens = req_.prompt_tokens();
+  for (const auto& c : choices_) u.completion_tokens += static_cast<int64_t>(c.tokens.size());
+  return u;
 }
 
-json CompletionJob::chat_logprobs(const std::vector<int32_t>& ids, const std::vector<float>& lps,
-                                  const std::vector<std::vector<engine::TokenLogprob>>& top) const {
-  json content = json::array();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string t = token_text(ids[i]);
-    json tops = json::array();
-    if (i < top.size())
-      for (const auto& tl : top[i]) {
-        const std::string tt = token_text(tl.id);
-        tops.push_back({{"token", tt}, {"logprob", tl.logprob}, {"bytes", bytes_of(tt)}});
-      }
-    content.push_back({{"token", t}, {"logprob", lps[i]}, {"bytes", bytes_of(t)}, {"top_logprobs", tops}});
+void CompletionJob::start_stream() {
+  writer_->start_sse(headers_);
+  if (!req_.echo) return;
+  for (int i = 0; i < req_.choices(); ++i) {
+    openai::CompletionChoice c{i, prompt_of(i), std::nullopt, std::nullopt};
+    writer_->write_event(openai::dump_json(openai::text_completion_json(meta_, {c}, std::nullopt, req_.include_usage)));
   }
-  return {{"content", content}};
-}
-
-json CompletionJob::completion_logprobs(const std::vector<int32_t>& ids, const std::vector<float>& lps,
-                                        const std::vector<std::vector<engine::TokenLogprob>>& top) const {
-  json tokens = json::array(), token_lps = json::array(), tops = json::array(), offsets = json::array();
-  size_t offset = 0;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string t = token_text(ids[i]);
-    tokens.push_back(t);
-    token_lps.push_back(lps[i]);
-    json m = json::object();
-    if (i < top.size())
-      for (const auto& tl : top[i]) m[token_text(tl.id)] = tl.logprob;
-    tops.push_back(m);
-    offsets.push_back(offset);
-    offset += t.size();
-  }
-  return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
 bool CompletionJob::on_event(int index, const engine::TokenEvent& ev) {
@@ -119,14 +69,18 @@ bool CompletionJob::on_event(int index, const engine::TokenEvent& ev) {
   Choice& c = choices_.at(static_cast<size_t>(index));
   if (c.done) return false;
   if (ev.token >= 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (c.tokens.empty()) record_->mark_first_token();
+    else if (metrics_) metrics_->inter_token_latency_seconds.observe(std::chrono::duration<double>(now - c.last_token).count());
+    c.last_token = now;
+    if (metrics_) metrics_->generation_tokens_total.inc();
     c.tokens.push_back(ev.token);
-    c.logprobs.push_back(ev.logprob);
-    c.top.push_back(ev.top);
+    if (req_.want_logprobs) c.logprobs.push_back(token_logprob(ev));
   }
   c.text += ev.text;
   if (ev.finished) {
     c.done = true;
-    c.finish_reason = openai_finish_reason(ev.finish_reason);
+    c.finish_reason = ev.finish_reason;
   }
   if (req_.stream) stream_event(index, ev);
   if (ev.finished && ++done_count_ == static_cast<int>(choices_.size())) complete();
@@ -136,82 +90,91 @@ bool CompletionJob::on_event(int index, const engine::TokenEvent& ev) {
 void CompletionJob::stream_event(int index, const engine::TokenEvent& ev) {
   Choice& c = choices_[static_cast<size_t>(index)];
   const bool chat = req_.endpoint == Endpoint::kChat;
+  auto send = [&](const Json& j) { writer_->write_event(openai::dump_json(j)); };
   if (chat && !c.role_sent) {
     c.role_sent = true;
-    writer_->write_event(chunk(json::array({{{"index", index},
-                                              {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                              {"logprobs", nullptr},
-                                              {"finish_reason", nullptr}}}))
-                             .dump(-1, ' ', false, json::error_handler_t::replace));
+    openai::ChatDelta d;
+    d.index = index;
+    d.role = "assistant";
+    d.content = "";
+    send(openai::chat_chunk_json(meta_, {d}, req_.include_usage));
   }
-  const bool has_token = ev.token >= 0;
-  const bool show_lp = req_.want_logprobs && has_token;
+  const bool show_lp = req_.want_logprobs && ev.token >= 0;
   if (!ev.text.empty() || show_lp) {
-    std::vector<int32_t> ids;
-    std::vector<float> lps;
-    std::vector<std::vector<engine::TokenLogprob>> top;
-    if (show_lp) {
-      ids = {ev.token};
-      lps = {ev.logprob};
-      top = {ev.top};
+    std::vector<openai::TokenLogprob> lps;
+    if (show_lp) lps.push_back(c.logprobs.back());
+    if (chat) {
+      openai::ChatDelta d;
+      d.index = index;
+      d.content = ev.text;
+      if (show_lp) d.logprobs = lps;
+      send(openai::chat_chunk_json(meta_, {d}, req_.include_usage));
+    } else {
+      openai::CompletionChoice cc{index, ev.text, std::nullopt, std::nullopt};
+      if (show_lp) cc.logprobs = openai::completion_logprobs_json(lps);
+      send(openai::text_completion_json(meta_, {cc}, std::nullopt, req_.include_usage));
     }
-    json choice = {{"index", index}};
-    if (chat) choice["delta"] = {{"content", ev.text}};
-    else choice["text"] = ev.text;
-    choice["logprobs"] = show_lp ? (chat ? chat_logprobs(ids, lps, top) : completion_logprobs(ids, lps, top)) : json();
-    choice["finish_reason"] = nullptr;
-    writer_->write_event(chunk(json::array({choice})).dump(-1, ' ', false, json::error_handler_t::replace));
   }
   if (ev.finished) {
-    json choice = {{"index", index}};
-    if (chat) choice["delta"] = json::object();
-    else choice["text"] = "";
-    choice["logprobs"] = nullptr;
-    choice["finish_reason"] = c.finish_reason;
-    writer_->write_event(chunk(json::array({choice})).dump(-1, ' ', false, json::error_handler_t::replace));
+    if (chat) {
+      openai::ChatDelta d;
+      d.index = index;
+      d.finish_reason = c.finish_reason;
+      send(openai::chat_chunk_json(meta_, {d}, req_.include_usage));
+    } else {
+      openai::CompletionChoice cc{index, "", c.finish_reason, std::nullopt};
+      send(openai::text_completion_json(meta_, {cc}, std::nullopt, req_.include_usage));
+    }
   }
 }
 
 void CompletionJob::complete() {
+  const openai::Usage u = usage();
+  if (on_settled_) on_settled_(u.prompt_tokens + u.completion_tokens);
+  // The log keeps the first choice's text (redacted to its length unless --log-prompts).
+  record_->set_completion(choices_.empty() ? std::string() : choices_[0].text, u.completion_tokens,
+                          choices_.empty() ? std::string() : choices_[0].finish_reason);
+  const bool client_gone = writer_->cancelled();
   if (req_.stream) {
-    if (req_.include_usage) {
-      json j = chunk(json::array());
-      j["usage"] = usage();
-      writer_->write_event(j.dump(-1, ' ', false, json::error_handler_t::replace));
-    }
+    if (req_.include_usage)
+      writer_->write_event(openai::dump_json(req_.endpoint == Endpoint::kChat
+                                                 ? openai::chat_usage_chunk_json(meta_, u)
+                                                 : openai::text_completion_json(meta_, {}, u)));
+    record_->finish(200);  // the head went out; a client that left shows as finish_reason "cancelled"
     writer_->write_event("[DONE]");
     writer_->finish();
     return;
   }
-  json body;
+  Json body;
   if (req_.endpoint == Endpoint::kInvocation) {
-    json responses = json::array();
+    Json responses = Json::array();
     for (const auto& c : choices_) responses.push_back(c.text);
-    body = {{"responses", responses}, {"input_prompt", req_.prompt_text}, {"generation_config", req_.generation_config}};
-  } else {
-    const bool chat = req_.endpoint == Endpoint::kChat;
-    json choices = json::array();
+    body = {{"responses", responses}, {"input_prompt", req_.prompt_text()}, {"generation_config", req_.generation_config}};
+  } else if (req_.endpoint == Endpoint::kChat) {
+    std::vector<openai::ChatChoice> out;
     for (size_t i = 0; i < choices_.size(); ++i) {
       const Choice& c = choices_[i];
-      json lp = req_.want_logprobs ? (chat ? chat_logprobs(c.tokens, c.logprobs, c.top)
-                                           : completion_logprobs(c.tokens, c.logprobs, c.top))
-                                   : json();
-      if (chat)
-        choices.push_back({{"index", i},
-                           {"message", {{"role", "assistant"}, {"content", c.text}}},
-                           {"logprobs", lp},
-                           {"finish_reason", c.finish_reason}});
-      else
-        choices.push_back({{"index", i}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish_reason}});
+      openai::ChatChoice cc;
+      cc.index = static_cast<int64_t>(i);
+      cc.content = c.text;
+      cc.finish_reason = c.finish_reason;
+      if (req_.want_logprobs) cc.logprobs = c.logprobs;
+      out.push_back(std::move(cc));
     }
-    body = {{"id", id_},
-            {"object", chat ? "chat.completion" : "text_completion"},
-            {"created", created_},
-            {"model", model_.name},
-            {"choices", choices},
-            {"usage", usage()}};
+    body = openai::chat_completion_json(meta_, out, u);
+  } else {
+    std::vector<openai::CompletionChoice> out;
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      const Choice& c = choices_[i];
+      const std::string prefix = req_.echo ? prompt_of(static_cast<int>(i)) : std::string();
+      openai::CompletionChoice cc{static_cast<int64_t>(i), prefix + c.text, c.finish_reason, std::nullopt};
+      if (req_.want_logprobs) cc.logprobs = openai::completion_logprobs_json(c.logprobs, static_cast<int64_t>(prefix.size()));
+      out.push_back(std::move(cc));
+    }
+    body = openai::text_completion_json(meta_, out, u);
   }
-  writer_->send_json(200, body.dump(-1, ' ', false, json::error_handler_t::replace));
+  record_->finish(client_gone ? kStatusClientClosed : 200);
+  writer_->send_json(200, openai::dump_json(body), headers_);
 }
 
 }  // namespace nova::serve::app

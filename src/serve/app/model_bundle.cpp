@@ -1,5 +1,6 @@
 #include "serve/app/model_bundle.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -20,6 +21,10 @@ ModelBundle ModelBundle::load(const std::string& model_dir) {
   b.model = model::Transformer::load(model_dir);
   for (int id : b.model->config().eos_token_ids) b.eos_token_ids.push_back(id);
   b.max_context = b.model->config().max_position_embeddings;
+  for (int32_t id = 0; id < b.tokenizer->vocab_size(); ++id) {
+    const int32_t one[1] = {id};
+    b.max_token_bytes = std::max<int64_t>(b.max_token_bytes, static_cast<int64_t>(b.tokenizer->decode(one).size()));
+  }
   const engine::GenerationDefaults defaults = engine::load_generation_defaults(model_dir);
   b.default_sampling = defaults.sampling();
   if (!defaults.eos_token_ids.empty()) b.eos_token_ids.assign(defaults.eos_token_ids.begin(), defaults.eos_token_ids.end());

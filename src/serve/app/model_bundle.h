@@ -24,6 +24,9 @@ struct ModelBundle {
   engine::SamplingParams default_sampling;                // generation_config.json, else OpenAI's
   std::vector<int32_t> eos_token_ids;
   int64_t max_context = 0;  // max_position_embeddings
+  // The longest text one token decodes to (bytes): a text longer than N times this holds more
+  // than N tokens, so an oversized prompt can be refused before it is tokenized.
+  int64_t max_token_bytes = 1;
 
   // Throws nova::Error naming the missing/invalid file.
   static ModelBundle load(const std::string& model_dir);

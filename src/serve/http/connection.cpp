@@ -1,8 +1,25 @@
 #include "serve/http/connection.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 namespace nova::serve::http::detail {
+
+std::string peer_address(const sockaddr_storage& addr) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    if (!::inet_ntop(AF_INET, &a.sin_addr, host, sizeof host)) return {};
+    return std::string(host) + ":" + std::to_string(ntohs(a.sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+    if (!::inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host)) return {};
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a.sin6_port));
+  }
+  return {};
+}
 
 LoopWaker::~LoopWaker() { ::close(fd_); }
 

@@ -2,6 +2,8 @@
 // event loop alone touches and the part response writers on other threads share (under `mu`).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -44,6 +46,9 @@ class LoopWaker {
   const int fd_;
 };
 
+// "127.0.0.1:50412" / "[::1]:50412" for an accepted socket's address ("" for other families).
+std::string peer_address(const sockaddr_storage& addr);
+
 enum class Phase : uint8_t { kIdle, kStreaming, kDone };
 
 struct Connection {
@@ -54,6 +59,7 @@ struct Connection {
   const int fd;
   const std::shared_ptr<LoopWaker> waker;
   const size_t max_queue;
+  std::string peer;  // the client's "address:port", set once right after accept
 
   // ---- shared with writers, guarded by mu
   std::mutex mu;

@@ -172,7 +172,9 @@ void EventLoop::run() {
 
 void EventLoop::accept_all() {
   for (int i = 0; i < 256; ++i) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -194,6 +196,7 @@ void EventLoop::accept_all() {
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // SSE tokens go out at once
     auto c = std::make_shared<Connection>(fd, waker_, config_.max_output_queue_bytes, config_.limits);
+    c->peer = detail::peer_address(peer);
     c->idle_since = c->request_started = Clock::now();
     epoll_event ev{};
     ev.events = c->events = EPOLLIN | EPOLLRDHUP;
@@ -269,6 +272,7 @@ void EventLoop::process_input(const ConnPtr& c) {
 }
 
 void EventLoop::dispatch(const ConnPtr& c, HttpRequest req) {
+  req.peer = c->peer;
   c->in_flight = true;
   c->fresh = false;
   c->sent_continue = false;

@@ -28,6 +28,7 @@ struct HttpRequest {
   std::string body;  // de-chunked when the request used chunked transfer coding
   bool keep_alive = true;       // what the client asked for (version default + Connection)
   bool expect_continue = false; // "Expect: 100-continue" was sent
+  std::string peer;             // the client's "address:port" (set by the server, for logs)
 
   std::optional<std::string_view> header(std::string_view name) const { return find_header(headers, name); }
   // The decoded value of the first query parameter named `key`, if any.

@@ -28,7 +28,19 @@ struct ServerMetrics {
   Gauge& queue_length;
   Gauge& running_batch_size;
   Gauge& kv_cache_usage_ratio;
+  Gauge& kv_cache_blocks_used;
+  Gauge& kv_cache_blocks_total;
+  Counter& preemptions_total;
+  Counter& engine_steps_total;
+  Counter& prefix_cache_queries_total;
+  Counter& prefix_cache_hits_total;
+  Gauge& http_open_connections;
+  Counter& http_disconnects_total;            // responses cut short by the client leaving
   Family<Counter>& rate_limited_total;        // {limit}: "requests" or "tokens"
+
+  // Brings a counter that mirrors a monotonic total kept elsewhere (the engine's, the HTTP
+  // server's) up to `total`; a total that went down (restart) is ignored.
+  static void sync_counter(Counter& c, double total) { c.inc(total - c.value()); }
 
   // Convenience for the end of a request.
   void count_request(std::string_view endpoint, int status);
