@@ -4,6 +4,8 @@
 // FLOPs per step: 6 * (matmul parameters: everything but the input embedding and norms) * tokens
 // + causal attention: 12 * layers * q_heads * head_dim * (T + 1) / 2 per token (QK^T and PV,
 // forward 1x + backward 2x; each query attends to (t + 1) keys).
+// Then one more profiled step (train/step_profile.h) gives the time per phase, with the FLOPs
+// and GFLOP/s of the matmul and attention phases.
 // Usage: bench_train_step [--hidden 256] [--layers 4] [--heads 8] [--kv-heads 4] [--inter 688]
 //                         [--vocab 4096] [--seq 256] [--batch 4] [--steps 5] [--recompute]
 #include <cstdio>
@@ -14,6 +16,7 @@
 
 #include "bench_util.h"
 #include "train/model_params.h"
+#include "train/step_profile.h"
 #include "train/trainer.h"
 
 namespace {
@@ -106,5 +109,43 @@ int main(int argc, char** argv) {
   std::printf("achieved: %.1f GFLOP/s (%.2f GFLOP/step) = %.1f%% of the fp32 FMA peak %.1f GFLOP/s\n", gflops,
               flops_per_step / 1e9, base.fma_peak_gflops > 0 ? 100.0 * gflops / base.fma_peak_gflops : 0.0,
               base.fma_peak_gflops);
+
+  // Per-phase breakdown of profiled steps (timed separately: the clock reads cost a little).
+  train::reset_step_profile();
+  train::set_step_profiling(true);
+  const int profiled = std::max(1, o.steps);
+  const double p0 = bench::now_seconds();
+  for (int i = 0; i < profiled; ++i) trainer.step(batch);
+  const double step_s = (bench::now_seconds() - p0) / profiled;
+  train::set_step_profiling(false);
+  const train::PhaseTotals prof = train::step_profile();
+  // FLOPs per phase and step: each linear layer's forward, dX and dW are 2 * params * tokens each
+  // (the embedding has no matmul; dX of the first layers' inputs is computed anyway).
+  const double tok = tokens_per_step, lin = 2.0 * double(matmul_params) * tok;
+  auto flops_of = [&](train::Phase p) {
+    switch (p) {
+      case train::Phase::MatmulFwd:
+      case train::Phase::MatmulDx:
+      case train::Phase::MatmulDw: return lin;
+      case train::Phase::AttnFwd: return attn_flops * tok / 3.0;
+      case train::Phase::AttnBwd: return attn_flops * tok * 2.0 / 3.0;
+      default: return 0.0;
+    }
+  };
+  std::printf("\nper-phase time of %d profiled steps (mean step %.1f ms):\n", profiled, step_s * 1e3);
+  std::printf("  %-14s %9s %7s %9s %9s\n", "phase", "ms/step", "share", "calls", "GFLOP/s");
+  double accounted = 0;
+  for (int i = 0; i < static_cast<int>(train::Phase::kCount); ++i) {
+    const auto ph = static_cast<train::Phase>(i);
+    const double s = prof.seconds[i] / profiled;
+    if (prof.calls[i] == 0) continue;
+    accounted += s;
+    const double f = flops_of(ph);
+    char rate[32] = "";
+    if (f > 0 && s > 0) std::snprintf(rate, sizeof rate, "%.1f", f / s / 1e9);
+    std::printf("  %-14s %9.2f %6.1f%% %9lld %9s\n", train::phase_name(ph), s * 1e3, 100.0 * s / step_s,
+                (long long)(prof.calls[i] / profiled), rate);
+  }
+  std::printf("  %-14s %9.2f %6.1f%%\n", "(other)", (step_s - accounted) * 1e3, 100.0 * (step_s - accounted) / step_s);
   return 0;
 }

@@ -7,6 +7,11 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
+// SSE2 is part of baseline x86-64: four lanes of the same IEEE operations as the scalar loop
+// (sqrt and division are correctly rounded either way), so both give identical results. The
+// scalar std::sqrt cannot be vectorised by the compiler (it keeps errno semantics).
+#include <emmintrin.h>
+
 namespace nova::train {
 
 AdamW::AdamW(ParamStore& params, AdamWConfig config) : params_(params), config_(config) {
@@ -40,7 +45,24 @@ void AdamW::step(double lr) {
     ++i;
     const bool decays = p.decays() && config_.weight_decay != 0.0;
     ThreadPool::global().parallel_for(p.numel(), [&](int64_t b, int64_t e) {
-      for (int64_t j = b; j < e; ++j) {
+      int64_t j = b;
+      const __m128 vdecay = _mm_set1_ps(decays ? decay : 1.0f), vb1 = _mm_set1_ps(one_minus_b1), vb2 = _mm_set1_ps(b2),
+                   v1mb2 = _mm_set1_ps(one_minus_b2), vb2s = _mm_set1_ps(bias2_sqrt), veps = _mm_set1_ps(eps),
+                   vstep = _mm_set1_ps(neg_step_size);
+      for (; j + 4 <= e; j += 4) {
+        __m128 wj = _mm_loadu_ps(w + j);
+        if (decays) wj = _mm_mul_ps(wj, vdecay);
+        const __m128 gj = _mm_loadu_ps(g + j);
+        __m128 mj = _mm_loadu_ps(m + j), vj = _mm_loadu_ps(v + j);
+        mj = _mm_add_ps(mj, _mm_mul_ps(vb1, _mm_sub_ps(gj, mj)));
+        vj = _mm_add_ps(_mm_mul_ps(vj, vb2), _mm_mul_ps(_mm_mul_ps(v1mb2, gj), gj));
+        const __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vj), vb2s), veps);
+        wj = _mm_add_ps(wj, _mm_div_ps(_mm_mul_ps(vstep, mj), denom));
+        _mm_storeu_ps(m + j, mj);
+        _mm_storeu_ps(v + j, vj);
+        _mm_storeu_ps(w + j, wj);
+      }
+      for (; j < e; ++j) {
         if (decays) w[j] = w[j] * decay;
         // torch.lerp with weight < 0.5: start + weight * (end - start).
         m[j] = m[j] + one_minus_b1 * (g[j] - m[j]);

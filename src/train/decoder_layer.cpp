@@ -2,10 +2,12 @@
 
 #include <algorithm>
 
+#include "core/thread_pool.h"
 #include "model/weight_names.h"
 #include "train/layers/linear.h"
 #include "train/layers/rmsnorm.h"
 #include "train/layers/rope.h"
+#include "train/step_profile.h"
 
 namespace nova::train {
 
@@ -46,6 +48,14 @@ ParamView need(ParamStore& s, const std::string& name) {
 }
 
 void resize(std::vector<float>& v, int64_t n) { v.resize(static_cast<size_t>(n)); }
+
+// out[i] = a[i] + b[i] (out may alias either), on the pool.
+void add(float* out, const float* a, const float* b, int64_t n) {
+  PhaseScope scope(Phase::Elementwise);
+  ThreadPool::global().parallel_for(n, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + b[i];
+  }, 1 << 15);
+}
 
 }  // namespace
 
@@ -124,7 +134,7 @@ void layer_forward(float* x_out, LayerActs& a, const float* x_in, int layer, con
 
   resize(a.mid, d.M * d.H);
   linear_forward(a.mid.data(), a.attn.data(), p.o_w.value, p.o_b.value, d.M, d.q_out, d.H);
-  for (int64_t i = 0; i < d.M * d.H; ++i) a.mid[i] = x_in[i] + a.mid[i];
+  add(a.mid.data(), x_in, a.mid.data(), d.M * d.H);
 
   resize(a.h2, d.M * d.H);
   resize(a.rstd2, d.M);
@@ -133,33 +143,38 @@ void layer_forward(float* x_out, LayerActs& a, const float* x_in, int layer, con
     moe_forward(x_out, a.moe, a.h2.data(), d.M, moe_shape(c), p.moe);
   else
     ffn_forward(x_out, a.ffn, a.h2.data(), d.M, d.H, c.intermediate_size, p.mlp);
-  for (int64_t i = 0; i < d.M * d.H; ++i) x_out[i] = a.mid[i] + x_out[i];
+  add(x_out, a.mid.data(), x_out, d.M * d.H);
 }
 
 void layer_backward(float* dx, const float* x_in, const LayerActs& a, int layer, const LayerContext& ctx,
-                    const LayerParams& p, const double* moe_dprob) {
+                    const LayerParams& p, const double* moe_dprob, LayerGradScratch& s) {
   const ModelConfig& c = *ctx.config;
   const Dims d = dims(ctx);
   // FFN / MoE branch: dx (the gradient of x_out) is also that of mid, plus the norm's share.
-  std::vector<float> dh(static_cast<size_t>(d.M * d.H), 0.0f);
+  std::vector<float>& dh = s.dh;
+  dh.assign(static_cast<size_t>(d.M * d.H), 0.0f);
   if (p.is_moe)
     moe_backward(dh.data(), dx, a.h2.data(), a.moe, d.M, moe_shape(c), p.moe, moe_dprob);
   else
-    ffn_backward(dh.data(), dx, a.h2.data(), a.ffn, d.M, d.H, c.intermediate_size, p.mlp);
+    ffn_backward(dh.data(), dx, a.h2.data(), a.ffn, d.M, d.H, c.intermediate_size, p.mlp, &s.ffn);
   rmsnorm_backward(dx, p.post_attn_norm.grad, dh.data(), a.mid.data(), p.post_attn_norm.value, a.rstd2.data(), d.M,
                    d.H);
 
   // Attention branch.
-  std::vector<float> dattn(static_cast<size_t>(d.M * d.q_out), 0.0f);
+  std::vector<float>&dattn = s.dattn, &dq = s.dq, &dk = s.dk, &dv = s.dv;
+  dattn.assign(static_cast<size_t>(d.M * d.q_out), 0.0f);
   linear_backward(dattn.data(), p.o_w.grad, p.o_b.grad, dx, a.attn.data(), p.o_w.value, d.M, d.q_out, d.H);
-  std::vector<float> dq(static_cast<size_t>(d.M * d.q_out)), dk(static_cast<size_t>(d.M * d.kv_out)),
-      dv(static_cast<size_t>(d.M * d.kv_out));
+  resize(dq, d.M * d.q_out);
+  resize(dk, d.M * d.kv_out);
+  resize(dv, d.M * d.kv_out);
   attention_backward(dq.data(), dk.data(), dv.data(), dattn.data(), a.probs.data(), a.q.data(), a.k.data(),
                      a.v.data(), attention_shape(ctx, layer));
   rope_backward(dq.data(), d.M, d.Hq, d.D, ctx.cos, ctx.sin, ctx.half);
   rope_backward(dk.data(), d.M, d.Hkv, d.D, ctx.cos, ctx.sin, ctx.half);
   if (c.qk_norm) {
-    std::vector<float> dq_raw(dq.size(), 0.0f), dk_raw(dk.size(), 0.0f);
+    std::vector<float>&dq_raw = s.dq_raw, &dk_raw = s.dk_raw;
+    dq_raw.assign(dq.size(), 0.0f);
+    dk_raw.assign(dk.size(), 0.0f);
     rmsnorm_backward(dq_raw.data(), p.q_norm.grad, dq.data(), a.q_raw.data(), p.q_norm.value, a.q_rstd.data(),
                      d.M * d.Hq, d.D);
     rmsnorm_backward(dk_raw.data(), p.k_norm.grad, dk.data(), a.k_raw.data(), p.k_norm.value, a.k_rstd.data(),

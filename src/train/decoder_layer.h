@@ -53,12 +53,18 @@ struct LayerActs {
   MoeActs moe;                               // MoE layers
 };
 
+// The backward's temporaries, owned by the caller and reused across layers and steps.
+struct LayerGradScratch {
+  std::vector<float> dh, dattn, dq, dk, dv, dq_raw, dk_raw;
+  FfnGradScratch ffn;
+};
+
 // x_out [M, H] written from x_in [M, H].
 void layer_forward(float* x_out, LayerActs& acts, const float* x_in, int layer, const LayerContext& ctx,
                    const LayerParams& p);
 // dx: on entry the gradient of x_out, on return that of x_in (in place). Parameter grads
 // accumulate. moe_dprob: the load-balancing loss' gradient per router probability (MoE layers).
 void layer_backward(float* dx, const float* x_in, const LayerActs& acts, int layer, const LayerContext& ctx,
-                    const LayerParams& p, const double* moe_dprob);
+                    const LayerParams& p, const double* moe_dprob, LayerGradScratch& scratch);
 
 }  // namespace nova::train

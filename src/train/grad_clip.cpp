@@ -19,9 +19,14 @@ double global_grad_norm(const ParamStore& params) {
     std::vector<double> part(static_cast<size_t>(chunks), 0.0);
     ThreadPool::global().parallel_for(chunks, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
-        double s = 0.0;
-        for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) s += static_cast<double>(g[i]) * g[i];
-        part[c] = s;
+        // Four independent sums (a fixed order): one dependent add chain would be latency-bound.
+        double s[4] = {0.0, 0.0, 0.0, 0.0};
+        const int64_t hi = std::min(n, (c + 1) * kChunk);
+        int64_t i = c * kChunk;
+        for (; i + 4 <= hi; i += 4)
+          for (int l = 0; l < 4; ++l) s[l] += static_cast<double>(g[i + l]) * g[i + l];
+        for (; i < hi; ++i) s[0] += static_cast<double>(g[i]) * g[i];
+        part[c] = (s[0] + s[1]) + (s[2] + s[3]);
       }
     }, 1);
     for (double s : part) total += s;

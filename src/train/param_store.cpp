@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace nova::train {
 
@@ -43,7 +44,11 @@ int64_t ParamStore::numel() const {
 }
 
 void ParamStore::zero_grad() {
-  for (Param& p : params_) std::fill_n(p.grad_data(), p.numel(), 0.0f);
+  for (Param& p : params_) {
+    float* g = p.grad_data();
+    ThreadPool::global().parallel_for(p.numel(), [&](int64_t b, int64_t e) { std::fill(g + b, g + e, 0.0f); },
+                                      1 << 16);
+  }
 }
 
 std::map<std::string, Tensor> ParamStore::values() const {

@@ -38,7 +38,8 @@ Progress::Progress(std::ostream& out, bool terminal, int64_t log_every)
     : out_(out), terminal_(terminal), log_every_(log_every < 1 ? 1 : log_every) {}
 
 void Progress::update(const ProgressLine& l) {
-  const std::string stats = "loss " + fixed("%.4f", l.loss) + (l.skipped ? " (skipped)" : "") + "  " +
+  const std::string stats = "loss " + fixed("%.4f", l.loss) + (l.skipped ? " (skipped)" : "") +
+                            (l.aux_loss ? "  aux " + fixed("%.4f", *l.aux_loss) : "") + "  " +
                             rate(l.tokens_per_s) + " tok/s  ETA " + format_duration(l.eta_s);
   if (!terminal_) {
     if (l.step % log_every_ != 0 && l.step != l.total && !l.skipped) return;

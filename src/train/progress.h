@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -16,6 +17,7 @@ struct ProgressLine {
   double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0;
   double eta_s = 0;
   bool skipped = false;
+  std::optional<double> aux_loss;  // MoE models: the load-balancing loss (shown as "aux")
 };
 
 class Progress {

@@ -24,7 +24,7 @@ const std::vector<ConfigKey>& run_config_keys() {
   using T = ConfigType;
   static const std::vector<ConfigKey> keys = {
       {"model.init", T::String, "", "checkpoint directory (Hugging Face layout) to start from"},
-      {"model.config.model_type", T::String, "", "from scratch: llama, mistral, qwen2 or qwen3"},
+      {"model.config.model_type", T::String, "", "from scratch: llama, mistral, qwen2, qwen3, mixtral or qwen2_moe"},
       {"model.config.vocab_size", T::Int, "0", "0: the tokenizer's vocabulary size"},
       {"model.config.hidden_size", T::Int, "256", "model width"},
       {"model.config.intermediate_size", T::Int, "0", "MLP width; 0: 8/3 * hidden rounded up to 64"},
@@ -37,6 +37,15 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"model.config.rms_norm_eps", T::Float, "1e-5", "RMSNorm epsilon"},
       {"model.config.tie_word_embeddings", T::Bool, "false", "share the embedding with the LM head"},
       {"model.config.initializer_range", T::Float, "0.02", "std of the random initial weights"},
+      {"model.config.num_experts", T::Int, "0", "mixtral / qwen2_moe: experts per MoE layer"},
+      {"model.config.num_experts_per_tok", T::Int, "2", "mixtral / qwen2_moe: experts each token is routed to"},
+      {"model.config.moe_intermediate_size", T::Int, "0",
+       "qwen2_moe: expert FFN width; 0: intermediate_size (mixtral's experts are intermediate_size wide)"},
+      {"model.config.shared_expert_intermediate_size", T::Int, "0", "qwen2_moe: shared expert width; 0: none"},
+      {"model.config.norm_topk_prob", T::Bool, "true",
+       "qwen2_moe: renormalise the top-k routing weights (mixtral always does)"},
+      {"model.config.router_aux_loss_coef", T::Float, "0.01",
+       "MoE: weight of the load-balancing loss added to the cross-entropy"},
       {"data.manifest", T::String, "", "manifest.json written by `nova data prepare` (or its directory)"},
       {"data.train", T::StringList, "", "instead of a manifest: train shard globs"},
       {"data.val", T::StringList, "", "instead of a manifest: validation shard globs"},
@@ -307,9 +316,11 @@ RunConfig build(Resolver& r) {
   m.rms_norm_eps = F("model.config.rms_norm_eps");
   m.tie_word_embeddings = v.at("model.config.tie_word_embeddings").get<bool>();
   m.initializer_range = F("model.config.initializer_range");
+  m.router_aux_loss_coef = F("model.config.router_aux_loss_coef");  // used by MoE checkpoints too
   if (!m.init.empty()) {
     for (const auto& k : run_config_keys())
-      if (std::string(k.key).rfind("model.config.", 0) == 0 && is_set(k.key))
+      if (std::string(k.key).rfind("model.config.", 0) == 0 && is_set(k.key) &&
+          std::string(k.key) != "model.config.router_aux_loss_coef")
         fail(where(k.key), "model.config cannot be combined with model.init (the checkpoint has its config)");
     std::error_code ec;
     need(fs::is_regular_file(fs::path(m.init) / "config.json", ec), "model.init",
@@ -317,9 +328,32 @@ RunConfig build(Resolver& r) {
   } else {
     need(!m.model_type.empty(), "model.config.model_type",
          "set model.init (a checkpoint to start from) or model.config.model_type (to start from scratch)");
-    static const char* const kTypes[] = {"llama", "mistral", "qwen2", "qwen3"};
+    static const char* const kTypes[] = {"llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen2_moe"};
     need(std::find(std::begin(kTypes), std::end(kTypes), m.model_type) != std::end(kTypes),
-         "model.config.model_type", "'" + m.model_type + "' is not one of llama, mistral, qwen2, qwen3");
+         "model.config.model_type",
+         "'" + m.model_type + "' is not one of llama, mistral, qwen2, qwen3, mixtral, qwen2_moe");
+    const bool moe = m.model_type == "mixtral" || m.model_type == "qwen2_moe";
+    m.num_experts = I("model.config.num_experts");
+    m.experts_per_token = I("model.config.num_experts_per_tok");
+    m.moe_intermediate_size = I("model.config.moe_intermediate_size");
+    m.shared_expert_intermediate_size = I("model.config.shared_expert_intermediate_size");
+    m.norm_topk_prob = v.at("model.config.norm_topk_prob").get<bool>();
+    if (moe) {
+      need(m.num_experts > 0, "model.config.num_experts", "a " + m.model_type + " model needs experts (set it > 0)");
+      need(m.experts_per_token > 0 && m.experts_per_token <= m.num_experts, "model.config.num_experts_per_tok",
+           "must be in [1, num_experts]");
+      need(m.moe_intermediate_size >= 0, "model.config.moe_intermediate_size", "must not be negative");
+      need(m.shared_expert_intermediate_size >= 0, "model.config.shared_expert_intermediate_size",
+           "must not be negative");
+      need(m.model_type == "qwen2_moe" || m.shared_expert_intermediate_size == 0,
+           "model.config.shared_expert_intermediate_size", "only qwen2_moe has a shared expert");
+      need(m.router_aux_loss_coef >= 0, "model.config.router_aux_loss_coef", "must not be negative");
+    } else {
+      for (const char* key : {"model.config.num_experts", "model.config.num_experts_per_tok",
+                              "model.config.moe_intermediate_size", "model.config.shared_expert_intermediate_size",
+                              "model.config.norm_topk_prob", "model.config.router_aux_loss_coef"})
+        if (is_set(key)) fail(where(key), "only mixtral and qwen2_moe models have experts");
+    }
     need(m.vocab_size >= 0, "model.config.vocab_size", "must not be negative");
     need(m.hidden_size > 0, "model.config.hidden_size", "must be positive");
     need(m.intermediate_size >= 0, "model.config.intermediate_size", "must not be negative");

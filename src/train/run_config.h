@@ -43,6 +43,10 @@ struct RunConfig {
             num_kv_heads = 0, head_dim = 0, max_position_embeddings = 0;
     double rope_theta = 10000.0, rms_norm_eps = 1e-5, initializer_range = 0.02;
     bool tie_word_embeddings = false;
+    // Mixture of experts (mixtral, qwen2_moe only).
+    int64_t num_experts = 0, experts_per_token = 0, moe_intermediate_size = 0, shared_expert_intermediate_size = 0;
+    bool norm_topk_prob = true;
+    double router_aux_loss_coef = 0.0;
   } model;
   struct Data {
     std::string manifest;                      // manifest.json of `nova data prepare`

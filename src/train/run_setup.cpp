@@ -49,6 +49,20 @@ formats::ModelConfig scratch_model_config(const RunConfig& c, int64_t data_vocab
   j["bos_token_id"] = nullptr;
   j["eos_token_id"] = eos_id ? nlohmann::json(*eos_id) : nlohmann::json(nullptr);
   if (m.model_type == "mistral") j["sliding_window"] = nullptr;
+  if (m.model_type == "mixtral") {  // every layer MoE; experts are intermediate_size wide
+    j["num_local_experts"] = m.num_experts;
+    j["num_experts_per_tok"] = m.experts_per_token;
+    if (m.moe_intermediate_size > 0) j["intermediate_size"] = m.moe_intermediate_size;
+    j["sliding_window"] = nullptr;
+  } else if (m.model_type == "qwen2_moe") {
+    j["num_experts"] = m.num_experts;
+    j["num_experts_per_tok"] = m.experts_per_token;
+    j["moe_intermediate_size"] = m.moe_intermediate_size > 0 ? nlohmann::json(m.moe_intermediate_size) : j["intermediate_size"];
+    j["shared_expert_intermediate_size"] = m.shared_expert_intermediate_size;
+    j["norm_topk_prob"] = m.norm_topk_prob;
+    j["decoder_sparse_step"] = 1;
+    j["mlp_only_layers"] = nlohmann::json::array();
+  }
   formats::ModelConfig mc = formats::parse_hf_config(j, "model.config");
   validate_config(mc);
   return mc;
@@ -57,6 +71,9 @@ formats::ModelConfig scratch_model_config(const RunConfig& c, int64_t data_vocab
 std::unique_ptr<TrainModel> build_train_model(const RunConfig& c, const RunData& d, const std::string& resume_dir) {
   TrainOptions options;
   options.recompute = c.train.recompute;
+  // The load-balancing loss weight is a training choice (transformers keeps it in config.json,
+  // which formats::ModelConfig does not carry): from the run config, for MoE models only.
+  options.router_aux_loss_coef = c.model.router_aux_loss_coef;
   std::unique_ptr<TrainModel> model;
   if (!resume_dir.empty()) model = TrainModel::from_pretrained(resume_dir, options);
   else if (!c.model.init.empty()) model = TrainModel::from_pretrained(c.model.init, options);
@@ -68,6 +85,7 @@ std::unique_ptr<TrainModel> build_train_model(const RunConfig& c, const RunData&
     init_params_random(params, c.train.seed, static_cast<float>(c.model.initializer_range));
     model = std::make_unique<TrainModel>(std::move(mc), std::move(params), options);
   }
+  if (model->config().num_experts == 0) model->options().router_aux_loss_coef = 0.0;
   const int vocab = model->config().vocab_size;
   require(d.train->vocab_size() <= static_cast<uint32_t>(vocab), "data",
           "the shards' tokenizer has " + std::to_string(d.train->vocab_size()) +

@@ -99,30 +99,36 @@ LossParts TrainModel::run(const Batch& batch, bool backward, double weight) {
   linear_forward(logits_.data(), final_h_.data(), head_.value, nullptr, M, H, V);
 
   LossParts out;
-  const CrossEntropySum ce = cross_entropy_forward(logits_.data(), batch.targets.data(), M, V);
+  // With a backward, the loss and its gradient come from one pass (logits_ := dlogits); dloss
+  // needs the count of counted targets first.
+  int64_t counted = 0;
+  for (int32_t t : batch.targets) counted += t != kIgnoreIndex;
+  const float dloss = counted > 0 ? static_cast<float>(weight / static_cast<double>(counted)) : 0.0f;
+  const CrossEntropySum ce = backward
+                                 ? cross_entropy_forward_backward(logits_.data(), batch.targets.data(), M, V, dloss)
+                                 : cross_entropy_forward(logits_.data(), batch.targets.data(), M, V);
   out.tokens = ce.count;
   out.ce_loss = ce.count > 0 ? ce.loss_sum / static_cast<double>(ce.count) : 0.0;
   std::vector<double> dprob;
-  if (c.num_experts > 0 && options_.router_aux_loss_coef != 0.0)
+  if (c.num_experts > 0)  // computed (and reported) even when its weight is 0
     out.aux_loss = load_balancing_loss(router_stats_, c.num_experts, weight * options_.router_aux_loss_coef, dprob);
   out.loss = out.ce_loss + options_.router_aux_loss_coef * out.aux_loss;
   if (!backward) return out;
 
   // ---- backward ----
-  const float dloss = ce.count > 0 ? static_cast<float>(weight / static_cast<double>(ce.count)) : 0.0f;
-  cross_entropy_backward(logits_.data(), logits_.data(), batch.targets.data(), M, V, dloss);  // logits_ := dlogits
-  std::vector<float> dh(static_cast<size_t>(M * H), 0.0f), dx(static_cast<size_t>(M * H), 0.0f);
-  linear_backward(dh.data(), head_.grad, nullptr, logits_.data(), final_h_.data(), head_.value, M, H, V);
-  rmsnorm_backward(dx.data(), final_norm_.grad, dh.data(), residual_[L].data(), final_norm_.value,
+  dh_.assign(static_cast<size_t>(M * H), 0.0f);
+  dx_.assign(static_cast<size_t>(M * H), 0.0f);
+  linear_backward(dh_.data(), head_.grad, nullptr, logits_.data(), final_h_.data(), head_.value, M, H, V);
+  rmsnorm_backward(dx_.data(), final_norm_.grad, dh_.data(), residual_[L].data(), final_norm_.value,
                    final_rstd_.data(), M, H);
-  std::vector<float> scratch;
-  if (options_.recompute) scratch.resize(static_cast<size_t>(M * H));
+  if (options_.recompute) recompute_out_.resize(static_cast<size_t>(M * H));
   for (int l = L - 1; l >= 0; --l) {
     LayerActs& a = acts_[per_layer_acts ? l : 0];
-    if (options_.recompute) layer_forward(scratch.data(), a, residual_[l].data(), l, ctx, layers_[l]);
-    layer_backward(dx.data(), residual_[l].data(), a, l, ctx, layers_[l], dprob.empty() ? nullptr : dprob.data());
+    if (options_.recompute) layer_forward(recompute_out_.data(), a, residual_[l].data(), l, ctx, layers_[l]);
+    layer_backward(dx_.data(), residual_[l].data(), a, l, ctx, layers_[l], dprob.empty() ? nullptr : dprob.data(),
+                   grad_scratch_);
   }
-  embedding_backward(embed_.grad, dx.data(), batch.inputs.data(), M, H);
+  embedding_backward(embed_.grad, dx_.data(), batch.inputs.data(), M, H);
   return out;
 }
 

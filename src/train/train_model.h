@@ -71,6 +71,9 @@ class TrainModel {
   std::vector<LayerActs> acts_;               // one per layer, or one shared when recomputing
   std::vector<RouterStats> router_stats_;     // per layer (MoE layers only filled)
   std::vector<float> final_h_, final_rstd_, logits_;
+  // Backward temporaries, reused across steps.
+  std::vector<float> dh_, dx_, recompute_out_;
+  LayerGradScratch grad_scratch_;
   std::vector<float> cos_, sin_;
   int64_t rope_B_ = -1, rope_T_ = -1, half_ = 0;
 };

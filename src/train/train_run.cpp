@@ -59,7 +59,11 @@ void check_resume_compatible(const ordered& saved, const RunConfig& now, const s
   for (const auto& [key, value] : now.values.items()) {
     const bool pinned = key.rfind("model.", 0) == 0 || key.rfind("data.", 0) == 0 || key == "train.seed";
     if (!pinned) continue;
-    if (!saved.contains(key)) fail(where, "the checkpoint's config has no '" + key + "'");
+    if (!saved.contains(key)) {
+      // A key added after the checkpoint was written: compatible while it keeps its default.
+      if (now.sources.count(key) && now.sources.at(key) == "default") continue;
+      fail(where, "the checkpoint's config has no '" + key + "'");
+    }
     if (saved[key] != value)
       fail(where, "the checkpoint was trained with " + key + " = " + saved[key].dump() + ", this run sets " +
                       value.dump() + " (a resumed run must keep model.*, data.* and train.seed)");
@@ -171,6 +175,7 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
   };
   // A checkpoint resumed from the run directory is already saved at its step.
   int64_t saved_at = options.resume == "latest" && !resume_dir.empty() ? state.step : -1;
+  if (saved_at >= 0) result.last_checkpoint = resume_dir;
   int64_t evaluated_at = -1;
   auto save = [&]() {
     const std::string dir = (fs::path(out_dir) / checkpoint_name(state.step)).string();
@@ -228,6 +233,10 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
     line["split"] = "train";
     line["step"] = state.step;
     line["loss"] = r.loss;
+    if (mc.num_experts > 0) {  // MoE: the objective's parts
+      line["ce_loss"] = r.ce_loss;
+      line["aux_loss"] = r.aux_loss;
+    }
     line["lr"] = r.lr;
     line["grad_norm"] = r.grad_norm;
     line["tokens"] = r.tokens;
@@ -242,6 +251,7 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
     pl.step = state.step;
     pl.total = config.train.steps;
     pl.loss = r.loss;
+    pl.aux_loss = mc.num_experts > 0 ? std::optional<double>(r.aux_loss) : std::nullopt;
     pl.lr = r.lr;
     pl.grad_norm = r.grad_norm;
     pl.tokens_per_s = tokens_per_s;
@@ -264,7 +274,9 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
     if (saved_at != state.step) save();
     progress.message("resume with --resume (continues exactly where this run stopped)");
   } else {
-    if (evaluated_at != state.step) evaluate();
+    // A run resumed at its last step already evaluated it before that checkpoint was written.
+    const bool nothing_done = state.step == first_step && !resume_dir.empty();
+    if (evaluated_at != state.step && !nothing_done) evaluate();
     if (saved_at != state.step) save();
     result.completed = true;
   }

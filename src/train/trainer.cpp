@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "train/grad_clip.h"
+#include "train/step_profile.h"
 
 namespace nova::train {
 
@@ -16,7 +17,10 @@ StepResult Trainer::step(std::span<const Batch> micro_batches) {
   r.step = optimizer_.step_count();
   r.lr = config_.schedule.at(r.step);
   ParamStore& params = model_.params();
-  params.zero_grad();
+  {
+    PhaseScope scope(Phase::Optimizer);
+    params.zero_grad();
+  }
   for (const Batch& b : micro_batches) r.tokens += b.target_count();
 
   auto skip = [&](std::string why) {
@@ -36,6 +40,7 @@ StepResult Trainer::step(std::span<const Batch> micro_batches) {
     r.aux_loss += weight * parts.aux_loss;
   }
   if (grad_hook_) grad_hook_(params);
+  PhaseScope scope(Phase::Optimizer);
   r.grad_norm = global_grad_norm(params);
   if (!std::isfinite(r.loss)) return skip("loss is not finite (" + std::to_string(r.loss) + ")");
   if (!std::isfinite(r.grad_norm)) return skip("gradient norm is not finite (" + std::to_string(r.grad_norm) + ")");

@@ -273,7 +273,90 @@ void gemm(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1
   }
 }
 
+// ---- General fp32 GEMM (gemm_f32): the same micro-kernel, packing from strided operands -----
+
+// Tiles of kMR rows of op(A)[m0..m1, k0..k0+kb), each [kb][kMR] (rows past m1 zero).
+void pack_a(const GemmF32& g, int64_t m0, int64_t m1, int64_t k0, int64_t kb, float* out) {
+  for (int64_t m = m0; m < m1; m += kMR) {
+    const int64_t rows = imin(kMR, m1 - m);
+    float* tile = out + (m - m0) * kb;
+    if (g.trans_a) {  // op(A)(m, k) = A[k, m]: each k gives kMR consecutive floats
+      for (int64_t k = 0; k < kb; ++k) {
+        const float* src = g.A + (k0 + k) * g.lda + m;
+        float* dst = tile + k * kMR;
+        int64_t i = 0;
+        for (; i < rows; ++i) dst[i] = src[i];
+        for (; i < kMR; ++i) dst[i] = 0.0f;
+      }
+    } else {
+      for (int64_t i = 0; i < kMR; ++i) {
+        if (i < rows) {
+          const float* src = g.A + (m + i) * g.lda + k0;
+          for (int64_t k = 0; k < kb; ++k) tile[k * kMR + i] = src[k];
+        } else {
+          for (int64_t k = 0; k < kb; ++k) tile[k * kMR + i] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// panel[k][j] = op(B)(k0 + k, n + j) for j < valid, zero beyond.
+void pack_b(const GemmF32& g, int64_t n, int64_t valid, int64_t k0, int64_t kb, float* panel) {
+  if (!g.trans_b) {  // op(B)(k, n) = B[k, n]: rows of 16 consecutive floats
+    for (int64_t k = 0; k < kb; ++k) {
+      const float* src = g.B + (k0 + k) * g.ldb + n;
+      float* dst = panel + k * kNR;
+      if (valid == kNR) {
+        _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
+        _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + 8));
+      } else {
+        for (int64_t j = 0; j < kNR; ++j) dst[j] = j < valid ? src[j] : 0.0f;
+      }
+    }
+    return;
+  }
+  int64_t k = 0;  // op(B)(k, n) = B[n, k]: transpose 8x8 blocks
+  if (valid == kNR) {
+    for (; k + 8 <= kb; k += 8)
+      for (int j0 = 0; j0 < kNR; j0 += 8) {
+        __m256 r[8];
+        #pragma GCC unroll 16
+        for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(g.B + (n + j0 + j) * g.ldb + k0 + k);
+        transpose8(r);
+        #pragma GCC unroll 16
+        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(panel + (k + i) * kNR + j0, r[i]);
+      }
+  }
+  for (; k < kb; ++k)
+    for (int j = 0; j < kNR; ++j) panel[k * kNR + j] = j < valid ? g.B[(n + j) * g.ldb + k0 + k] : 0.0f;
+}
+
+void sgemm(const GemmF32& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  static thread_local Scratch packed_buffer, apack_buffer;
+  const int64_t m_tiles = (m1 - m0 + kMR - 1) / kMR;
+  float* packed = packed_buffer.get(size_t(kNB * kKB));
+  float* apack = apack_buffer.get(size_t(m_tiles * kMR * kKB));
+  for (int64_t k0 = 0; k0 < g.K; k0 += kKB) {
+    const int64_t kb = imin(kKB, g.K - k0);
+    const bool acc = g.accumulate || k0 > 0;
+    pack_a(g, m0, m1, k0, kb, apack);
+    for (int64_t nb = n0; nb < n1; nb += kNB) {
+      const int64_t nb_end = imin(n1, nb + kNB);
+      for (int64_t n = nb; n < nb_end; n += kNR) pack_b(g, n, imin(kNR, nb_end - n), k0, kb, packed + (n - nb) * kb);
+      for (int64_t m = m0; m < m1; m += kMR) {
+        const int64_t mr = imin(kMR, m1 - m);
+        for (int64_t n = nb; n < nb_end; n += kNR)
+          kMicro[mr](kb, apack + (m - m0) * kb, packed + (n - nb) * kb, g.C + m * g.ldc + n, g.ldc, acc,
+                     imin(kNR, nb_end - n));
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void sgemm_avx2(const GemmF32& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) { sgemm(g, m0, m1, n0, n1); }
 
 void gemv_avx2(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   switch (p.w_dtype) {

@@ -6,6 +6,7 @@
 
 #include "core/cpu_features.h"
 #include "core/dtype.h"
+#include "kernels/cpu/matmul.h"
 
 namespace nova::kernels::cpu::detail {
 
@@ -39,5 +40,11 @@ void gemv_avx2(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64
 void gemm_avx2(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 void gemv_avx512(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 void gemm_avx512(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+// gemm_f32 with the kernels of one tier (the avx512 tier runs the avx2 GEMM: there is no
+// AVX-512 build of it yet). Each sgemm_* kernel computes C[m, n] for m in [m0, m1), n in [n0, n1).
+void gemm_f32_with_isa(IsaTier isa, const GemmF32& g);
+void sgemm_scalar(const GemmF32& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+void sgemm_avx2(const GemmF32& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 
 }  // namespace nova::kernels::cpu::detail

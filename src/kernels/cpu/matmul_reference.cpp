@@ -23,4 +23,17 @@ void matmul_reference(const float* x, int64_t M, int64_t K, const void* W, DType
     }
 }
 
+void gemm_f32_reference(const GemmF32& g) {
+  for (int64_t m = 0; m < g.M; ++m)
+    for (int64_t n = 0; n < g.N; ++n) {
+      double acc = g.accumulate ? static_cast<double>(g.C[m * g.ldc + n]) : 0.0;
+      for (int64_t k = 0; k < g.K; ++k) {
+        const float a = g.trans_a ? g.A[k * g.lda + m] : g.A[m * g.lda + k];
+        const float b = g.trans_b ? g.B[n * g.ldb + k] : g.B[k * g.ldb + n];
+        acc += static_cast<double>(a) * b;
+      }
+      g.C[m * g.ldc + n] = static_cast<float>(acc);
+    }
+}
+
 }  // namespace nova::kernels::cpu

@@ -58,7 +58,27 @@ void dispatch(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_
     default: return run<DType::F16>(p, m0, m1, n0, n1);
   }
 }
+
+// C rows m0..m1, columns n0..n1 of gemm_f32: one row of C at a time, k outer, so the inner loop
+// runs over consecutive columns of C (and of B when it is not transposed).
+void sgemm_rows(const GemmF32& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  for (int64_t m = m0; m < m1; ++m) {
+    float* c = g.C + m * g.ldc;
+    if (!g.accumulate) std::fill(c + n0, c + n1, 0.0f);
+    for (int64_t k = 0; k < g.K; ++k) {
+      const float a = g.trans_a ? g.A[k * g.lda + m] : g.A[m * g.lda + k];
+      if (g.trans_b) {
+        for (int64_t n = n0; n < n1; ++n) c[n] += a * g.B[n * g.ldb + k];
+      } else {
+        const float* b = g.B + k * g.ldb;
+        for (int64_t n = n0; n < n1; ++n) c[n] += a * b[n];
+      }
+    }
+  }
+}
 }  // namespace
+
+void sgemm_scalar(const GemmF32& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) { sgemm_rows(g, m0, m1, n0, n1); }
 
 void gemv_scalar(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   dispatch(p, m0, m1, n0, n1);

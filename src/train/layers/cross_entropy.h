@@ -23,4 +23,10 @@ CrossEntropySum cross_entropy_forward(const float* logits, const int32_t* target
 void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, int64_t rows, int64_t vocab,
                             float dloss);
 
+// Both at once, in place: returns the forward's sums and overwrites logits with dlogits as
+// cross_entropy_backward would write them (one exp per logit instead of three; the training
+// step's path). The loss equals cross_entropy_forward's bit for bit.
+CrossEntropySum cross_entropy_forward_backward(float* logits, const int32_t* targets, int64_t rows, int64_t vocab,
+                                               float dloss);
+
 }  // namespace nova::train

@@ -18,9 +18,14 @@ void ffn_forward(float* out, FfnActs& a, const float* x, int64_t rows, int64_t h
 }
 
 void ffn_backward(float* dx, const float* dout, const float* x, const FfnActs& a, int64_t rows, int64_t hidden,
-                  int64_t inter, const FfnParams& p) {
+                  int64_t inter, const FfnParams& p, FfnGradScratch* scratch) {
   const size_t n = static_cast<size_t>(rows * inter);
-  std::vector<float> dact(n, 0.0f), dgate(n), dup(n);
+  FfnGradScratch local;
+  FfnGradScratch& s = scratch ? *scratch : local;
+  std::vector<float>&dact = s.dact, &dgate = s.dgate, &dup = s.dup;
+  dact.assign(n, 0.0f);  // linear_backward accumulates into it
+  dgate.resize(n);
+  dup.resize(n);
   linear_backward(dact.data(), p.down_w.grad, p.down_b.grad, dout, a.act.data(), p.down_w.value, rows, inter, hidden);
   swiglu_backward(dgate.data(), dup.data(), dact.data(), a.gate.data(), a.up.data(), rows * inter);
   linear_backward(dx, p.gate_w.grad, p.gate_b.grad, dgate.data(), x, p.gate_w.value, rows, hidden, inter);

@@ -1,6 +1,7 @@
-// The linear layer y = x W^T + b (W [N, K] as nn.Linear stores it), forward and backward, both
-// on the threaded kernels/cpu/matmul: the backward's two products are matmuls of transposed
-// operands, dx = dy W and dW = dy^T x.
+// The linear layer y = x W^T + b (W [N, K] as nn.Linear stores it), forward and backward, all on
+// the packed GEMM kernels of kernels/cpu: the forward through matmul, the backward's two products
+// (dx = dy W and dW = dy^T x) through gemm_f32, which reads the transposed operands in place and
+// accumulates straight into the gradients (no transposed copies, no temporaries).
 #pragma once
 
 #include <cstdint>
@@ -13,8 +14,5 @@ void linear_forward(float* y, const float* x, const float* w, const float* b, in
 // (skipped when null).
 void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int64_t M,
                      int64_t K, int64_t N);
-
-// out [cols, rows] = a [rows, cols]^T, on the thread pool.
-void transpose(const float* a, int64_t rows, int64_t cols, float* out);
 
 }  // namespace nova::train

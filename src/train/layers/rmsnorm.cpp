@@ -6,15 +6,18 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/rmsnorm.h"
+#include "train/step_profile.h"
 
 namespace nova::train {
 
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t groups, int64_t dim, float eps) {
+  PhaseScope scope(Phase::Norm);
   kernels::cpu::rmsnorm(x, groups, dim, w, eps, y, rstd);  // the inference kernel, keeping rstd
 }
 
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const float* rstd,
                       int64_t groups, int64_t dim) {
+  PhaseScope scope(Phase::Norm);
   ThreadPool& pool = ThreadPool::global();
   if (dx) {
     const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(dim, 1));

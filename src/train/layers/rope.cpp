@@ -2,16 +2,19 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/rope.h"
+#include "train/step_profile.h"
 
 namespace nova::train {
 
 void rope_forward(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos, const float* sin,
                   int64_t half) {
+  PhaseScope scope(Phase::Rope);
   kernels::cpu::rope(x, rows, heads, head_dim, cos, sin, half);
 }
 
 void rope_backward(float* dx, int64_t rows, int64_t heads, int64_t head_dim, const float* cos, const float* sin,
                    int64_t half) {
+  PhaseScope scope(Phase::Rope);
   ThreadPool::global().parallel_for(rows * heads, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t r = t / heads;
