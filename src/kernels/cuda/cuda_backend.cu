@@ -369,7 +369,7 @@ void CudaBackend::run_attention(const Tensor& q, const float* k, const float* v,
     if (s.q_rows > 0) q_rows_total += s.q_rows, ++busy_seqs;
   const bool tensor_cores = attn_tensor_cores_ && D % 16 == 0 && D <= kAttnTcMaxHeadDim &&
                             q_rows_total >= kTensorCoreMinRows && q_rows_total >= kTensorCoreMinRowsPerSeq * busy_seqs;
-  const int64_t tile_rows = tensor_cores ? kAttnTcTileRows : kAttnTileRows;
+  const int64_t tile_rows = tensor_cores ? attention_tc_tile_rows(static_cast<int>(D)) : kAttnTileRows;
   std::vector<AttnSeq> dseqs;
   std::vector<AttnTile> tiles;
   int64_t longest = 0;

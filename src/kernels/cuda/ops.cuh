@@ -72,8 +72,9 @@ void prepare_attention();
 
 // ---- attention_tc.cu ----
 // The same call on tensor cores (bf16 operands, fp32 accumulation) for large prefills: tiles of
-// kAttnTcTileRows virtual rows, splits == 1, head_dim a multiple of 16 up to kAttnTcMaxHeadDim.
-constexpr int kAttnTcTileRows = 128;
+// attention_tc_tile_rows(head_dim) virtual rows, splits == 1, head_dim a multiple of 16 up to
+// kAttnTcMaxHeadDim.
+int attention_tc_tile_rows(int head_dim);
 constexpr int kAttnTcMaxHeadDim = 128;
 void launch_attention_tc(const AttnArgs& a, cudaStream_t s);
 void prepare_attention_tc();
