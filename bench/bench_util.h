@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -201,6 +202,37 @@ inline void print_baseline(const MachineBaseline& m, IsaTier isa) {
               cpu_features().summary().c_str());
   std::printf("baseline: read %.1f GB/s | copy %.1f GB/s (read+write) | fp32 FMA peak (%s) %.1f GFLOP/s\n",
               m.read_gbs, m.copy_gbs, isa_name(isa), m.fma_peak_gflops);
+}
+
+// Reads the command line as "--flag value" pairs: set(flag, value) applies one and returns false
+// for a flag it does not know. On a flag without a value or an unknown one, says so on stderr
+// (pointing at the top comment of `source`, which lists the flags) and returns false.
+inline bool parse_flags(int argc, char** argv, const char* source,
+                        const std::function<bool(const std::string& flag, const std::string& value)>& set) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "missing value for %s\n", a.c_str());
+      return false;
+    }
+    if (!set(a, argv[++i])) {
+      std::fprintf(stderr, "unknown flag %s (see the comment at the top of %s)\n", a.c_str(), source);
+      return false;
+    }
+  }
+  return true;
+}
+
+// A deterministic prompt of n token ids below `vocab`; a different `salt` gives a different one.
+inline std::vector<int32_t> prompt_ids(int64_t n, int64_t vocab, int64_t salt = 0) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 7919 + 3 + salt * 104729) % vocab);
+  return ids;
+}
+
+// The greedy token of one row of logits (the first maximum).
+inline int32_t argmax(const float* logits, int64_t vocab) {
+  return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
 }
 
 }  // namespace nova::bench

@@ -15,15 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <memory>
 #include <span>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bench_util.h"
 #include "core/error.h"
@@ -31,6 +27,7 @@
 #include "formats/safetensors.h"
 #include "kernels/backend_factory.h"
 #include "model/transformer.h"
+#include "random_model.h"
 
 namespace {
 
@@ -54,14 +51,8 @@ const Shape kShapes[] = {
 class RandomPool {
  public:
   explicit RandomPool(size_t bytes) : block_(kBlock / 2) {
-    uint64_t s = 0x2545f4914f6cdd1dull;
-    for (auto& v : block_) {
-      s ^= s << 13;
-      s ^= s >> 7;
-      s ^= s << 17;
-      const float u = static_cast<float>(static_cast<int64_t>(s >> 40) - (int64_t(1) << 23)) / float(int64_t(1) << 23);
-      v = nova::f32_to_bf16(0.02f * u);
-    }
+    nova::bench::XorShift rng;
+    for (auto& v : block_) v = nova::f32_to_bf16(0.02f * rng.uniform());
     buf_.resize(bytes / 2);
     for (size_t off = 0; off < buf_.size(); off += block_.size())
       std::memcpy(buf_.data() + off, block_.data(), std::min(block_.size(), buf_.size() - off) * 2);
@@ -75,44 +66,13 @@ class RandomPool {
 };
 
 // Writes config.json + model.safetensors for `s`; returns the bytes of matrices a decode step
-// reads (every linear layer and the LM head; the embedding row is negligible).
+// reads. All matrices are views of one random pool (their `scale` does not matter here).
 double write_model(const std::string& dir, const Shape& s, int64_t max_pos) {
-  const int64_t hd = s.hidden / s.heads;
-  const nlohmann::json config = {
-      {"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.hidden},
-      {"intermediate_size", s.inter}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
-      {"num_key_value_heads", s.kv_heads}, {"head_dim", hd}, {"vocab_size", s.vocab},
-      {"max_position_embeddings", max_pos}, {"rms_norm_eps", 1e-5}, {"hidden_act", "silu"},
-      {"rope_theta", 500000.0}, {"tie_word_embeddings", s.tied}, {"attention_bias", false}, {"mlp_bias", false},
-      {"bos_token_id", 1}, {"eos_token_id", 2}};
-  std::ofstream(dir + "/config.json") << config.dump(2);
   const RandomPool pool(static_cast<size_t>(std::max(s.vocab * s.hidden, s.inter * s.hidden)) * 2);
-  std::map<std::string, Tensor> t;
-  double bytes = 0;
-  auto matrix = [&](const std::string& name, int64_t out, int64_t in) {
-    t[name] = pool.view({out, in});
-    bytes += 2.0 * double(out) * double(in);
-  };
-  Tensor ones = Tensor::zeros(DType::F32, {s.hidden});
-  for (int64_t i = 0; i < s.hidden; ++i) ones.data_as<float>()[i] = 1.0f;
-  t["model.embed_tokens.weight"] = pool.view({s.vocab, s.hidden});
-  for (int64_t l = 0; l < s.layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    matrix(p + "self_attn.q_proj.weight", s.heads * hd, s.hidden);
-    matrix(p + "self_attn.k_proj.weight", s.kv_heads * hd, s.hidden);
-    matrix(p + "self_attn.v_proj.weight", s.kv_heads * hd, s.hidden);
-    matrix(p + "self_attn.o_proj.weight", s.hidden, s.heads * hd);
-    matrix(p + "mlp.gate_proj.weight", s.inter, s.hidden);
-    matrix(p + "mlp.up_proj.weight", s.inter, s.hidden);
-    matrix(p + "mlp.down_proj.weight", s.hidden, s.inter);
-    t[p + "input_layernorm.weight"] = ones;
-    t[p + "post_attention_layernorm.weight"] = ones;
-  }
-  t["model.norm.weight"] = ones;
-  if (s.tied) bytes += 2.0 * double(s.vocab) * double(s.hidden);  // the LM head reads the embedding
-  else matrix("lm_head.weight", s.vocab, s.hidden);
-  nova::formats::save_safetensors(dir + "/model.safetensors", t);
-  return bytes;
+  const nova::bench::LlamaShape shape{s.hidden, s.inter, s.layers, s.heads, s.kv_heads, s.vocab, s.tied, max_pos,
+                                      /*rope_theta=*/500000.0};
+  return nova::bench::write_random_llama(dir, shape,
+                                         [&](int64_t rows, int64_t cols, float) { return pool.view({rows, cols}); });
 }
 
 // Device-to-device copy bandwidth through the backend (copy_rows of 1 GiB), bytes read + written.
@@ -182,12 +142,6 @@ void micro(nova::kernels::Backend& be, double copy_gbs) {
               enqueue * 1e6, total * 1e6, alloc * 1e6);
 }
 
-std::vector<int32_t> prompt_ids(int64_t n, int64_t vocab, int64_t salt = 0) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>((i * 7919 + 3 + salt * 104729) % vocab);
-  return ids;
-}
-
 struct Options {
   std::vector<std::string> models = {"1b", "8b"};
   std::vector<int64_t> prompts = {512, 8192};
@@ -226,9 +180,9 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   std::vector<float> logits;
 
   // Prefill: a warm-up, then best of 2 per prompt length.
-  model->new_session(64)->forward(prompt_ids(16, s.vocab), logits);
+  model->new_session(64)->forward(nova::bench::prompt_ids(16, s.vocab), logits);
   for (int64_t p : o.prompts) {
-    const auto ids = prompt_ids(p, s.vocab);
+    const auto ids = nova::bench::prompt_ids(p, s.vocab);
     double best = 1e30;
     for (int r = 0; r < 2; ++r) {
       auto session = model->new_session(p + 8);
@@ -244,14 +198,14 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   // Decode at batch 1 after a prompt of `context` tokens.
   {
     auto session = model->new_session(o.context + o.decode + 8);
-    session->forward(prompt_ids(o.context, s.vocab), logits);
+    session->forward(nova::bench::prompt_ids(o.context, s.vocab), logits);
     std::vector<double> steps;
     int32_t next = 5;
     for (int64_t i = 0; i < o.decode + 4; ++i) {
       const double a = nova::bench::now_seconds();
       session->forward(std::span<const int32_t>(&next, 1), logits);
       if (i >= 4) steps.push_back(nova::bench::now_seconds() - a);  // 4 warm-up steps
-      next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      next = nova::bench::argmax(logits.data(), static_cast<int64_t>(logits.size()));
     }
     const double step = median(steps);
     const double bytes = w_bytes + kv_bytes_per_pos * double(o.context + o.decode / 2);
@@ -269,7 +223,7 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
     std::vector<std::vector<int32_t>> tables(static_cast<size_t>(B)), prompts(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t i = 0; i < per_seq; ++i) tables[b].push_back(static_cast<int32_t>(b * per_seq + i));
-      prompts[b] = prompt_ids(o.context, s.vocab, b);
+      prompts[b] = nova::bench::prompt_ids(o.context, s.vocab, b);
     }
     for (int64_t b = 0; b < B; b += 8) {  // prefill 8 sequences per step
       nova::model::BatchInput in;
@@ -287,8 +241,7 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
       model->forward_batch(in, cache, logits);
       if (i >= 2) steps.push_back(nova::bench::now_seconds() - a);
       for (int64_t b = 0; b < B; ++b)
-        next[b] = static_cast<int32_t>(std::max_element(logits.begin() + b * s.vocab, logits.begin() + (b + 1) * s.vocab) -
-                                       logits.begin() - b * s.vocab);
+        next[b] = nova::bench::argmax(logits.data() + b * s.vocab, s.vocab);
     }
     const double step = median(steps);
     const double bytes = w_bytes + double(B) * kv_bytes_per_pos * double(o.context + n_steps / 2);
@@ -311,13 +264,7 @@ std::vector<std::string> split(const std::string& s) {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "missing value for %s\n", a.c_str());
-      return 2;
-    }
-    const std::string v = argv[++i];
+  auto set = [&](const std::string& a, const std::string& v) {
     if (a == "--models") o.models = split(v);
     else if (a == "--prompts") {
       o.prompts.clear();
@@ -328,11 +275,10 @@ int main(int argc, char** argv) {
     else if (a == "--device") o.device = v;
     else if (a == "--micro") o.micro = std::atoll(v.c_str());
     else if (a == "--graphs") o.graphs = v == "1";
-    else {
-      std::fprintf(stderr, "unknown flag %s (see the comment at the top of bench/cuda_decode.cpp)\n", a.c_str());
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  };
+  if (!nova::bench::parse_flags(argc, argv, "bench/cuda_decode.cpp", set)) return 2;
   if (o.prompts.empty() || o.decode < 1 || o.context < 1) {
     std::fprintf(stderr, "bench_cuda_decode: --prompts, --decode and --context must be positive\n");
     return 2;

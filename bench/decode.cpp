@@ -10,19 +10,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "bench_util.h"
 #include "core/tensor.h"
-#include "formats/safetensors.h"
 #include "model/transformer.h"
+#include "random_model.h"
 
 namespace {
 
@@ -34,18 +30,7 @@ struct Config {
   int64_t prompt = 128, decode = 32;
 };
 
-// A cheap deterministic generator: weights only need to be finite and of a sane scale.
-struct XorShift {
-  uint64_t s = 0x2545f4914f6cdd1dull;
-  float uniform() {  // in [-1, 1)
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return static_cast<float>(static_cast<int64_t>(s >> 40) - (int64_t(1) << 23)) / float(int64_t(1) << 23);
-  }
-};
-
-Tensor random_tensor(DType dtype, std::vector<int64_t> shape, float scale, XorShift& rng) {
+Tensor random_tensor(DType dtype, std::vector<int64_t> shape, float scale, nova::bench::XorShift& rng) {
   Tensor t = Tensor::zeros(dtype, std::move(shape));
   const int64_t n = t.numel();
   if (dtype == DType::F32) {
@@ -59,48 +44,14 @@ Tensor random_tensor(DType dtype, std::vector<int64_t> shape, float scale, XorSh
   return t;
 }
 
-// Writes config.json and model.safetensors; returns the bytes of weights one decode token reads
-// (every linear layer and the LM head; the embedding contributes one row, ignored).
+// Writes config.json and model.safetensors; returns the bytes of weights one decode token reads.
 double write_model(const std::string& dir, const Config& c, DType dtype) {
-  const int64_t head_dim = c.hidden / c.heads;
-  const nlohmann::json config = {
-      {"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", c.hidden},
-      {"intermediate_size", c.inter}, {"num_hidden_layers", c.layers}, {"num_attention_heads", c.heads},
-      {"num_key_value_heads", c.kv_heads}, {"head_dim", head_dim}, {"vocab_size", c.vocab},
-      {"max_position_embeddings", c.prompt + c.decode + 16}, {"rms_norm_eps", 1e-5}, {"hidden_act", "silu"},
-      {"rope_theta", 10000.0}, {"tie_word_embeddings", false}, {"attention_bias", false}, {"mlp_bias", false},
-      {"bos_token_id", 1}, {"eos_token_id", 2}};
-  std::ofstream(dir + "/config.json") << config.dump(2);
-
-  XorShift rng;
-  std::map<std::string, Tensor> t;
-  double bytes = 0;
-  auto matrix = [&](const std::string& name, int64_t out, int64_t in) {
-    t[name] = random_tensor(dtype, {out, in}, 1.0f / std::sqrt(float(in)), rng);
-    bytes += double(out) * in * nova::dtype_size(dtype);
-  };
-  auto ones = [&](const std::string& name, int64_t n) {
-    Tensor v = Tensor::zeros(DType::F32, {n});
-    for (int64_t i = 0; i < n; ++i) v.data_as<float>()[i] = 1.0f;
-    t[name] = v;
-  };
-  t["model.embed_tokens.weight"] = random_tensor(dtype, {c.vocab, c.hidden}, 1.0f, rng);
-  for (int64_t l = 0; l < c.layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    matrix(p + "self_attn.q_proj.weight", c.heads * head_dim, c.hidden);
-    matrix(p + "self_attn.k_proj.weight", c.kv_heads * head_dim, c.hidden);
-    matrix(p + "self_attn.v_proj.weight", c.kv_heads * head_dim, c.hidden);
-    matrix(p + "self_attn.o_proj.weight", c.hidden, c.heads * head_dim);
-    matrix(p + "mlp.gate_proj.weight", c.inter, c.hidden);
-    matrix(p + "mlp.up_proj.weight", c.inter, c.hidden);
-    matrix(p + "mlp.down_proj.weight", c.hidden, c.inter);
-    ones(p + "input_layernorm.weight", c.hidden);
-    ones(p + "post_attention_layernorm.weight", c.hidden);
-  }
-  ones("model.norm.weight", c.hidden);
-  matrix("lm_head.weight", c.vocab, c.hidden);
-  nova::formats::save_safetensors(dir + "/model.safetensors", t);
-  return bytes;
+  nova::bench::XorShift rng;
+  const nova::bench::LlamaShape shape{c.hidden, c.inter, c.layers, c.heads, c.kv_heads, c.vocab,
+                                      /*tied=*/false, /*max_positions=*/c.prompt + c.decode + 16};
+  return nova::bench::write_random_llama(dir, shape, [&](int64_t rows, int64_t cols, float scale) {
+    return random_tensor(dtype, {rows, cols}, scale, rng);
+  });
 }
 
 void run(const Config& c, DType dtype, const nova::bench::MachineBaseline& base) {
@@ -111,8 +62,7 @@ void run(const Config& c, DType dtype, const nova::bench::MachineBaseline& base)
   const double w_bytes = write_model(dir, c, dtype);
   {
     auto model = nova::model::Transformer::load(dir);
-    std::vector<int32_t> prompt(c.prompt);
-    for (int64_t i = 0; i < c.prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 3) % c.vocab);
+    const std::vector<int32_t> prompt = nova::bench::prompt_ids(c.prompt, c.vocab);
     std::vector<float> logits;
 
     // Warm-up: fault the mapped weights in, so the timings measure compute, not the page cache.
@@ -157,13 +107,7 @@ void run(const Config& c, DType dtype, const nova::bench::MachineBaseline& base)
 int main(int argc, char** argv) {
   Config c;
   std::vector<DType> dtypes = {DType::F32, DType::BF16};
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "missing value for %s\n", a.c_str());
-      return 2;
-    }
-    const std::string v = argv[++i];
+  auto set = [&](const std::string& a, const std::string& v) {
     if (a == "--dtype") dtypes = {v == "f32" ? DType::F32 : v == "bf16" ? DType::BF16 : DType::F16};
     else if (a == "--hidden") c.hidden = std::atoll(v.c_str());
     else if (a == "--inter") c.inter = std::atoll(v.c_str());
@@ -173,11 +117,10 @@ int main(int argc, char** argv) {
     else if (a == "--vocab") c.vocab = std::atoll(v.c_str());
     else if (a == "--prompt") c.prompt = std::atoll(v.c_str());
     else if (a == "--decode") c.decode = std::atoll(v.c_str());
-    else {
-      std::fprintf(stderr, "unknown flag %s (see the comment at the top of bench/decode.cpp)\n", a.c_str());
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  };
+  if (!nova::bench::parse_flags(argc, argv, "bench/decode.cpp", set)) return 2;
   const nova::bench::MachineBaseline base = nova::bench::measure_baseline(nova::active_isa());
   nova::bench::print_baseline(base, nova::active_isa());
   std::printf("model: llama hidden %lld inter %lld layers %lld heads %lld/%lld vocab %lld | kernels %s\n",

@@ -36,27 +36,23 @@ struct Speed {
   double prefill_tok_s = 0, decode_tok_s = 0;
 };
 
-int32_t argmax(const std::vector<float>& v, size_t offset, size_t n) {
-  return static_cast<int32_t>(std::max_element(v.begin() + offset, v.begin() + offset + n) - (v.begin() + offset));
-}
-
 // Prefill `prompt` tokens, then greedy-decode `decode` tokens one at a time (argmax included, as
 // llama.cpp's loop samples too).
 Speed time_nova(nova::model::Transformer& model, const Options& o) {
   const int vocab = model.config().vocab_size;
-  std::vector<int32_t> prompt(o.prompt);
-  for (int64_t i = 0; i < o.prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 3) % vocab);
+  const std::vector<int32_t> prompt = nova::bench::prompt_ids(o.prompt, vocab);
   std::vector<float> logits;
   auto session = model.new_session(o.prompt + o.decode + 8);
   double t0 = nova::bench::now_seconds();
   session->forward(prompt, logits);
   Speed s;
   s.prefill_tok_s = double(o.prompt) / (nova::bench::now_seconds() - t0);
-  int32_t next = argmax(logits, logits.size() - vocab, vocab);
+  auto last_argmax = [&] { return nova::bench::argmax(logits.data() + logits.size() - vocab, vocab); };
+  int32_t next = last_argmax();
   t0 = nova::bench::now_seconds();
   for (int64_t i = 0; i < o.decode; ++i) {
     session->forward(std::span<const int32_t>(&next, 1), logits);
-    next = argmax(logits, logits.size() - vocab, vocab);
+    next = last_argmax();
   }
   s.decode_tok_s = double(o.decode) / (nova::bench::now_seconds() - t0);
   return s;
@@ -79,24 +75,17 @@ Speed time_llamacpp(const Options& o, int threads) {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "missing value for %s\n", a.c_str());
-      return 2;
-    }
-    const std::string v = argv[++i];
+  auto set = [&](const std::string& a, const std::string& v) {
     if (a == "--model") o.model_dir = v;
     else if (a == "--gguf") o.gguf = std::filesystem::absolute(v).string();  // the peer script cd's
     else if (a == "--peer") o.peer = v;
     else if (a == "--prompt") o.prompt = std::atoll(v.c_str());
     else if (a == "--decode") o.decode = std::atoll(v.c_str());
     else if (a == "--rounds") o.rounds = std::max(1, std::atoi(v.c_str()));
-    else {
-      std::fprintf(stderr, "unknown flag %s (see the comment at the top of bench/vs_llamacpp.cpp)\n", a.c_str());
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  };
+  if (!nova::bench::parse_flags(argc, argv, "bench/vs_llamacpp.cpp", set)) return 2;
   if (o.model_dir.empty() || o.gguf.empty()) {
     std::fprintf(stderr, "usage: bench_vs_llamacpp --model HF_DIR --gguf FILE.gguf [--peer PATH] ...\n");
     return 2;

@@ -1,14 +1,39 @@
 // Shape and dtype validation shared by every Backend implementation, so each op's contract
-// (documented in backend.h) is checked in exactly one place.
+// (documented in backend.h) is checked in exactly one place: a backend's op calls the check of
+// the same name first, then runs.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "core/tensor.h"
+#include "kernels/backend.h"
 
 namespace nova::kernels::checks {
 
+// ---- one check per Backend op: throws nova::Error naming the op on misuse ----
+void download(const Tensor& t);
+void copy_rows(const Tensor& src, const Tensor& dst, int64_t row0);
+void embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out);
+void linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y);
+void rmsnorm(const Tensor& x, const Tensor& w, const Tensor& y);
+void rope(const Tensor& x, const Tensor& cos, const Tensor& sin);
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int window,
+               const Tensor& out);
+void paged_attention(const Tensor& q, const Tensor& k_blocks, const Tensor& v_blocks,
+                     std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> block_tables, int window,
+                     const Tensor& out);
+void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out);
+void add(const Tensor& a, const Tensor& b);
+void scale_rows_by_sigmoid(const Tensor& x, const Tensor& g);
+void route_top_k(const Tensor& logits, int k);
+void gather_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor& dst);
+void scatter_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor& dst);
+void scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,
+                      const Tensor& dst);
+
+// ---- building blocks ----
 // A contiguous float32 tensor with `ndim` dims (ndim < 0: any).
 void f32(const Tensor& t, const char* op, const char* arg, int ndim = -1);
 // Row count = first dim; row width = product of the remaining dims.

@@ -2,11 +2,14 @@
 // transformers logits they point into.
 #pragma once
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "model/session.h"
 #include "support/fixtures.h"
 
 namespace nova::test {
@@ -48,6 +51,25 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
   double m = 0;
   for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(static_cast<double>(a[i]) - b[i]));
   return m;
+}
+
+inline int32_t argmax(const float* v, int64_t n) {
+  return static_cast<int32_t>(std::max_element(v, v + n) - v);  // first maximum, as torch.argmax
+}
+
+// The `count`-token greedy continuation after a prefill whose logits are in `logits` (the last
+// row is read): each chosen token is fed back through `session`, as the reference generated it.
+inline std::vector<int32_t> greedy_continuation(model::Session& session, std::vector<float>& logits, int64_t vocab,
+                                                size_t count) {
+  std::vector<int32_t> generated;
+  int32_t next = argmax(logits.data() + logits.size() - vocab, vocab);
+  for (size_t i = 0; i < count; ++i) {
+    generated.push_back(next);
+    if (i + 1 == count) break;
+    session.forward(std::span<const int32_t>(&next, 1), logits);
+    next = argmax(logits.data(), vocab);
+  }
+  return generated;
 }
 
 }  // namespace nova::test

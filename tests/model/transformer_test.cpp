@@ -15,10 +15,6 @@ namespace {
 
 using model::Transformer;
 
-int32_t argmax(const float* v, int64_t n) {
-  return static_cast<int32_t>(std::max_element(v, v + n) - v);  // first maximum, as torch.argmax
-}
-
 struct Variant {
   std::string model;
   std::string config;  // "config.json" or "config.legacy.json"
@@ -37,15 +33,8 @@ TEST_P(FixtureModel, LogitsAndGreedyMatchTransformers) {
     session->forward(c.input_ids, logits, /*all_logits=*/true);
     EXPECT_LE(test::max_abs_diff(logits, c.logits), 1e-4) << p.model << " " << p.config << " prompt of "
                                                           << c.input_ids.size();
-    std::vector<int32_t> generated;
-    int32_t next = argmax(logits.data() + logits.size() - c.vocab, c.vocab);
-    for (size_t i = 0; i < c.greedy.size(); ++i) {
-      generated.push_back(next);
-      if (i + 1 == c.greedy.size()) break;
-      session->forward(std::span<const int32_t>(&next, 1), logits);
-      next = argmax(logits.data(), c.vocab);
-    }
-    EXPECT_EQ(generated, c.greedy) << p.model << " " << p.config;
+    EXPECT_EQ(test::greedy_continuation(*session, logits, c.vocab, c.greedy.size()), c.greedy)
+        << p.model << " " << p.config;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "../../kernels/cuda/cuda_test_util.h"
 #include "../model_fixture.h"
 #include "core/error.h"
 #include "formats/hf_config.h"
@@ -20,24 +21,6 @@ namespace nova {
 namespace {
 
 using model::Transformer;
-
-kernels::Backend* gpu_or_null(std::string* why) {
-  static std::unique_ptr<kernels::Backend> backend;
-  static std::string reason;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    try {
-      backend = kernels::make_backend("cuda");
-    } catch (const Error& e) {
-      reason = e.what();
-    }
-  }
-  *why = reason;
-  return backend.get();
-}
-
-int32_t argmax(const float* v, int64_t n) { return static_cast<int32_t>(std::max_element(v, v + n) - v); }
 
 // A copy of fixture `name` with every matrix (>= 2 dims) stored as BF16, in a scratch directory.
 std::string bf16_copy(const std::string& name) {
@@ -63,9 +46,7 @@ std::string bf16_copy(const std::string& name) {
 class CudaFixtureModel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaFixtureModel, Fp32LogitsAndGreedyMatchTransformers) {
-  std::string why;
-  kernels::Backend* gpu = gpu_or_null(&why);
-  if (!gpu) GTEST_SKIP() << "no CUDA backend: " << why;
+  NOVA_REQUIRE_CUDA(gpu);
   const std::string& name = GetParam();
   const std::string dir = test::model_dir(name);
   auto model = Transformer::create(formats::load_hf_config(dir + "/config.json"), formats::Checkpoint::open_dir(dir),
@@ -78,15 +59,7 @@ TEST_P(CudaFixtureModel, Fp32LogitsAndGreedyMatchTransformers) {
     const double err = test::max_abs_diff(logits, c.logits);
     worst = std::max(worst, err);
     EXPECT_LE(err, 1e-3) << name << " prompt of " << c.input_ids.size();
-    std::vector<int32_t> generated;
-    int32_t next = argmax(logits.data() + logits.size() - c.vocab, c.vocab);
-    for (size_t i = 0; i < c.greedy.size(); ++i) {
-      generated.push_back(next);
-      if (i + 1 == c.greedy.size()) break;
-      session->forward(std::span<const int32_t>(&next, 1), logits);
-      next = argmax(logits.data(), c.vocab);
-    }
-    EXPECT_EQ(generated, c.greedy) << name;
+    EXPECT_EQ(test::greedy_continuation(*session, logits, c.vocab, c.greedy.size()), c.greedy) << name;
   }
   std::printf("[cuda fp32] %-18s max |logit error| %.3g\n", name.c_str(), worst);
 }
@@ -116,7 +89,7 @@ const Bf16Result& bf16_result(kernels::Backend& gpu, const std::string& name) {
     r.max_error = std::max(r.max_error, test::max_abs_diff(logits, c.logits));
     for (size_t i = 0; i < c.greedy.size(); ++i) {
       const float* last = logits.data() + logits.size() - c.vocab;
-      r.agree += argmax(last, c.vocab) == c.greedy[i];
+      r.agree += test::argmax(last, c.vocab) == c.greedy[i];
       ++r.total;
       session->forward(std::span<const int32_t>(&c.greedy[i], 1), logits);
     }
@@ -127,17 +100,13 @@ const Bf16Result& bf16_result(kernels::Backend& gpu, const std::string& name) {
 }
 
 TEST_P(CudaFixtureModel, Bf16WeightsKeepTheGreedyTokens) {
-  std::string why;
-  kernels::Backend* gpu = gpu_or_null(&why);
-  if (!gpu) GTEST_SKIP() << "no CUDA backend: " << why;
+  NOVA_REQUIRE_CUDA(gpu);
   const Bf16Result& r = bf16_result(*gpu, GetParam());
   EXPECT_GE(r.agree, 0.85 * r.total) << GetParam();
 }
 
 TEST(CudaFixtureModelAll, Bf16GreedyAgreementOverAllFixtures) {
-  std::string why;
-  kernels::Backend* gpu = gpu_or_null(&why);
-  if (!gpu) GTEST_SKIP() << "no CUDA backend: " << why;
+  NOVA_REQUIRE_CUDA(gpu);
   int agree = 0, total = 0;
   for (const std::string& name : test::fixture_models()) {
     const Bf16Result& r = bf16_result(*gpu, name);
@@ -150,9 +119,7 @@ TEST(CudaFixtureModelAll, Bf16GreedyAgreementOverAllFixtures) {
 
 // The paged path (forward_batch) on the GPU gives what forward() gives for each sequence alone.
 TEST(CudaFixtureBatch, ForwardBatchMatchesSingleSequenceForward) {
-  std::string why;
-  kernels::Backend* gpu = gpu_or_null(&why);
-  if (!gpu) GTEST_SKIP() << "no CUDA backend: " << why;
+  NOVA_REQUIRE_CUDA(gpu);
   for (const char* name : {"llama-gqa", "mistral-swa", "qwen2-moe-shared"}) {
     const std::string dir = test::model_dir(name);
     auto model = Transformer::create(formats::load_hf_config(dir + "/config.json"),
