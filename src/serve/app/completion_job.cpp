@@ -30,7 +30,8 @@ engine::CancellationToken CompletionJob::add_choice() {
 }
 
 void CompletionJob::cancel_all() {
-  std::lock_guard lock(mu_);
+  // No lock: choices_ only grows while the submitting handler holds mu_, before the writer can
+  // report a disconnect, and the tokens are atomics.
   for (auto& c : choices_) c.cancel->store(true);
 }
 
@@ -39,11 +40,12 @@ std::string CompletionJob::token_text(int32_t id) const {
   return model_.tokenizer->decode(one, /*skip_special_tokens=*/false);
 }
 
-openai::TokenLogprob CompletionJob::token_logprob(const engine::TokenEvent& ev) const {
+openai::TokenLogprob CompletionJob::token_logprob(int32_t token, float logprob,
+                                                  const std::vector<engine::TokenLogprob>& top) const {
   openai::TokenLogprob t;
-  t.token = token_text(ev.token);
-  t.logprob = ev.logprob;
-  for (const auto& alt : ev.top) t.top.push_back({token_text(alt.id), alt.logprob});
+  t.token = token_text(token);
+  t.logprob = logprob;
+  for (const auto& alt : top) t.top.push_back({token_text(alt.id), alt.logprob});
   return t;
 }
 
@@ -55,7 +57,15 @@ openai::Usage CompletionJob::usage() const {
 }
 
 void CompletionJob::start_stream() {
+  chunks_ = std::make_unique<openai::StreamChunkWriter>(
+      meta_, req_.endpoint == Endpoint::kChat ? openai::StreamChunkWriter::Kind::kChat
+                                              : openai::StreamChunkWriter::Kind::kText,
+      req_.include_usage);
+  role_sent_.assign(choices_.size(), false);
   writer_->start_sse(headers_);
+  writer_->set_pull([weak = weak_from_this()] {
+    if (auto job = weak.lock()) job->pull();
+  });
   if (!req_.echo) return;
   for (int i = 0; i < req_.choices(); ++i) {
     openai::CompletionChoice c{i, prompt_of(i), std::nullopt, std::nullopt};
@@ -75,56 +85,63 @@ bool CompletionJob::on_event(int index, const engine::TokenEvent& ev) {
     c.last_token = now;
     if (metrics_) metrics_->generation_tokens_total.inc();
     c.tokens.push_back(ev.token);
-    if (req_.want_logprobs) c.logprobs.push_back(token_logprob(ev));
+    // A stream's logprobs are formatted with its chunks; only a full response keeps them.
+    if (req_.want_logprobs && !req_.stream) c.logprobs.push_back(token_logprob(ev.token, ev.logprob, ev.top));
   }
   c.text += ev.text;
   if (ev.finished) {
     c.done = true;
     c.finish_reason = ev.finish_reason;
   }
-  if (req_.stream) stream_event(index, ev);
-  if (ev.finished && ++done_count_ == static_cast<int>(choices_.size())) complete();
-  return writer_->is_open() || (ev.finished && done_count_ == static_cast<int>(choices_.size()));
+  if (req_.stream) {
+    StreamItem item;
+    item.index = index;
+    item.show_logprob = req_.want_logprobs && ev.token >= 0;
+    item.token = ev.token;
+    item.logprob = ev.logprob;
+    if (item.show_logprob) item.top = ev.top;
+    item.text = ev.text;
+    item.finished = ev.finished;
+    item.finish_reason = ev.finish_reason;
+    std::lock_guard q(queue_mu_);
+    queue_.push_back(std::move(item));
+  }
+  const bool all_done = ev.finished && ++done_count_ == static_cast<int>(choices_.size());
+  if (all_done) complete();
+  else if (req_.stream) writer_->request_pull();
+  return writer_->is_open() || all_done;
 }
 
-void CompletionJob::stream_event(int index, const engine::TokenEvent& ev) {
-  Choice& c = choices_[static_cast<size_t>(index)];
+void CompletionJob::pull() {
+  std::string out;
+  std::lock_guard render(render_mu_);
+  render_queued(out);
+  if (!out.empty()) writer_->write_pulled(out);
+}
+
+void CompletionJob::render_queued(std::string& out) {
+  rendering_.clear();
+  {
+    std::lock_guard q(queue_mu_);
+    rendering_.swap(queue_);
+  }
+  if (rendering_.empty() || !chunks_) return;
+  out.reserve(out.size() + rendering_.size() * 320);
   const bool chat = req_.endpoint == Endpoint::kChat;
-  auto send = [&](const Json& j) { writer_->write_event(openai::dump_json(j)); };
-  if (chat && !c.role_sent) {
-    c.role_sent = true;
-    openai::ChatDelta d;
-    d.index = index;
-    d.role = "assistant";
-    d.content = "";
-    send(openai::chat_chunk_json(meta_, {d}, req_.include_usage));
-  }
-  const bool show_lp = req_.want_logprobs && ev.token >= 0;
-  if (!ev.text.empty() || show_lp) {
-    std::vector<openai::TokenLogprob> lps;
-    if (show_lp) lps.push_back(c.logprobs.back());
-    if (chat) {
-      openai::ChatDelta d;
-      d.index = index;
-      d.content = ev.text;
-      if (show_lp) d.logprobs = lps;
-      send(openai::chat_chunk_json(meta_, {d}, req_.include_usage));
-    } else {
-      openai::CompletionChoice cc{index, ev.text, std::nullopt, std::nullopt};
-      if (show_lp) cc.logprobs = openai::completion_logprobs_json(lps);
-      send(openai::text_completion_json(meta_, {cc}, std::nullopt, req_.include_usage));
+  for (const StreamItem& it : rendering_) {
+    if (chat && !role_sent_[static_cast<size_t>(it.index)]) {
+      role_sent_[static_cast<size_t>(it.index)] = true;
+      chunks_->role(out, it.index);
     }
-  }
-  if (ev.finished) {
-    if (chat) {
-      openai::ChatDelta d;
-      d.index = index;
-      d.finish_reason = c.finish_reason;
-      send(openai::chat_chunk_json(meta_, {d}, req_.include_usage));
-    } else {
-      openai::CompletionChoice cc{index, "", c.finish_reason, std::nullopt};
-      send(openai::text_completion_json(meta_, {cc}, std::nullopt, req_.include_usage));
+    if (!it.text.empty() || it.show_logprob) {
+      if (it.show_logprob) {
+        const openai::TokenLogprob lp = token_logprob(it.token, it.logprob, it.top);
+        chunks_->delta(out, it.index, it.text, &lp);
+      } else {
+        chunks_->delta(out, it.index, it.text, nullptr);
+      }
     }
+    if (it.finished) chunks_->finish(out, it.index, it.finish_reason);
   }
 }
 
@@ -136,12 +153,18 @@ void CompletionJob::complete() {
                           choices_.empty() ? std::string() : choices_[0].finish_reason);
   const bool client_gone = writer_->cancelled();
   if (req_.stream) {
+    // The tail goes out from here, after whatever the loop has not pulled yet, in one write.
+    std::lock_guard render(render_mu_);
+    std::string out;
+    render_queued(out);
     if (req_.include_usage)
-      writer_->write_event(openai::dump_json(req_.endpoint == Endpoint::kChat
-                                                 ? openai::chat_usage_chunk_json(meta_, u)
-                                                 : openai::text_completion_json(meta_, {}, u)));
+      out.append("data: ")
+          .append(openai::dump_json(req_.endpoint == Endpoint::kChat ? openai::chat_usage_chunk_json(meta_, u)
+                                                                     : openai::text_completion_json(meta_, {}, u)))
+          .append("\n\n");
+    out.append("data: [DONE]\n\n");
     record_->finish(200);  // the head went out; a client that left shows as finish_reason "cancelled"
-    writer_->write_event("[DONE]");
+    writer_->write_chunk(out);
     writer_->finish();
     return;
   }

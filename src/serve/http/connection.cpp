@@ -57,6 +57,7 @@ bool Connection::mark_closed_locked(std::function<void()>& cb) {
   closed = true;
   cb = std::move(on_cancel);  // also breaks a writer -> callback -> writer reference cycle
   on_cancel = nullptr;
+  pull = nullptr;
   out.clear();
   out_off = 0;
   writable.notify_all();

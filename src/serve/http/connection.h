@@ -74,7 +74,14 @@ struct Connection {
   Phase phase = Phase::kIdle;
   bool close_after = false;   // the response said Connection: close (or was aborted)
   std::function<void()> on_cancel;
+  // A deferred stream's producer: run on the loop thread by flush() after a writer's
+  // request_pull(), it renders what was queued since its last run and appends it (see
+  // ResponseWriter::set_pull). Cleared like on_cancel when the exchange ends.
+  std::function<void()> pull;
   int waiters = 0;            // threads in wait_writable
+
+  // ---- any thread, lock-free: a pull is due (set by request_pull, cleared by the loop)
+  std::atomic<bool> pull_posted{false};
 
   size_t queued() const { return out.size() - out_off; }
   // Marks the connection closed. Moves the cancellation callback into `cb`; returns whether

@@ -279,7 +279,7 @@ void EventLoop::dispatch(const ConnPtr& c, HttpRequest req) {
   c->headers_seen = false;
   requests.fetch_add(1);
   uint64_t seq;
-  std::function<void()> stale;  // destroyed after unlocking (see mark_closed_locked)
+  std::function<void()> stale, stale_pull;  // destroyed after unlocking (see mark_closed_locked)
   {
     std::lock_guard<std::mutex> lock(c->mu);
     seq = ++c->seq;
@@ -288,6 +288,8 @@ void EventLoop::dispatch(const ConnPtr& c, HttpRequest req) {
     c->close_after = false;
     stale = std::move(c->on_cancel);
     c->on_cancel = nullptr;
+    stale_pull = std::move(c->pull);
+    c->pull = nullptr;
   }
   set_interest(c, false);  // stop reading until this response is out
   ResponseWriter::Context ctx;
@@ -349,6 +351,14 @@ void EventLoop::reply_and_close(const ConnPtr& c, int status, const std::string&
 
 void EventLoop::flush(const ConnPtr& c) {
   if (c->gone) return;
+  if (c->pull_posted.exchange(false, std::memory_order_acq_rel)) {
+    std::function<void()> pull;
+    {
+      std::lock_guard<std::mutex> lock(c->mu);
+      if (!c->closed) pull = c->pull;
+    }
+    if (pull) pull();  // appends the deferred stream's pending bytes (write_pulled)
+  }
   bool dead = false;
   bool done = false;
   bool close_after = false;
@@ -397,13 +407,15 @@ void EventLoop::flush(const ConnPtr& c) {
 }
 
 void EventLoop::complete_exchange(const ConnPtr& c, bool close_after) {
-  std::function<void()> unused;  // destroyed after unlocking (see mark_closed_locked)
+  std::function<void()> unused, unused_pull;  // destroyed after unlocking (see mark_closed_locked)
   {
     std::lock_guard<std::mutex> lock(c->mu);
     c->exchange_open = false;
     c->phase = detail::Phase::kIdle;
     unused = std::move(c->on_cancel);
     c->on_cancel = nullptr;
+    unused_pull = std::move(c->pull);
+    c->pull = nullptr;
   }
   c->in_flight = false;
   if (close_after || draining_) return start_linger(c);

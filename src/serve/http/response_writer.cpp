@@ -109,7 +109,7 @@ bool ResponseWriter::begin(int status, std::string_view content_type, const Head
   return true;
 }
 
-bool ResponseWriter::push(std::string_view bytes, bool bounded, bool last) {
+bool ResponseWriter::push(std::string_view bytes, bool bounded, bool last, bool wake) {
   detail::Connection& c = *ctx_.conn;
   bool post = false;
   bool overflow = false;
@@ -130,7 +130,7 @@ bool ResponseWriter::push(std::string_view bytes, bool bounded, bool last) {
         finished_ = true;
         c.phase = detail::Phase::kDone;
       }
-      if (!c.flush_posted) c.flush_posted = post = true;
+      if (wake && !c.flush_posted) c.flush_posted = post = true;
     }
   }
   if (post) c.waker->post(ctx_.conn);
@@ -165,6 +165,24 @@ bool ResponseWriter::start_sse(const Headers& headers) {
 bool ResponseWriter::write_chunk(std::string_view data) {
   if (data.empty()) return is_open();  // an empty chunk would terminate the stream
   return push(chunked_ ? std::string_view(chunk(data)) : data, true, false);
+}
+
+bool ResponseWriter::write_pulled(std::string_view data) {
+  if (data.empty()) return is_open();
+  return push(chunked_ ? std::string_view(chunk(data)) : data, true, false, /*wake=*/false);
+}
+
+void ResponseWriter::set_pull(std::function<void()> pull) {
+  std::function<void()> replaced;  // destroyed after unlocking
+  std::lock_guard<std::mutex> lock(ctx_.conn->mu);
+  if (finished_ || ctx_.conn->closed || ctx_.conn->seq != ctx_.seq) return;
+  replaced = std::move(ctx_.conn->pull);
+  ctx_.conn->pull = std::move(pull);
+}
+
+void ResponseWriter::request_pull() {
+  detail::Connection& c = *ctx_.conn;
+  if (!c.pull_posted.exchange(true, std::memory_order_acq_rel)) c.waker->post(ctx_.conn);
 }
 
 bool ResponseWriter::write_event(std::string_view data, std::string_view event, std::string_view id) {

@@ -54,6 +54,17 @@ class ResponseWriter {
   // One SSE event: optional "event:"/"id:" lines, then each line of `data` as a "data:" line.
   bool write_event(std::string_view data, std::string_view event = {}, std::string_view id = {});
   bool write_comment(std::string_view text);  // ": text" keep-alive ping
+  // Deferred streaming, for producers on a latency-critical thread (the engine's step loop):
+  // they queue their data themselves and call request_pull() (an atomic flag and at most one
+  // eventfd wake per flush), and the event loop runs `pull` before it next writes to the
+  // socket; `pull` formats everything queued since its last run and hands it to
+  // write_pulled(), so tokens that pile up between wake-ups leave in one write. Set after
+  // the stream head; `pull` must not block on anything the producer holds while it calls
+  // request_pull() or finish().
+  void set_pull(std::function<void()> pull);
+  void request_pull();
+  // write_chunk for `pull` (on the loop thread): queues without scheduling another flush.
+  bool write_pulled(std::string_view data);
   bool finish();
   // Ends the stream without its terminator and closes the connection after the queued bytes.
   void abort();
@@ -75,7 +86,7 @@ class ResponseWriter {
  private:
   std::string head(int status, std::string_view content_type, const Headers& headers,
                    std::optional<size_t> content_length, bool chunked, bool close) const;
-  bool push(std::string_view bytes, bool bounded, bool last);
+  bool push(std::string_view bytes, bool bounded, bool last, bool wake = true);
   bool begin(int status, std::string_view content_type, const Headers& headers, std::string_view body,
              bool stream);
 
