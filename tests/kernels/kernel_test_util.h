@@ -8,7 +8,17 @@
 
 #include <gtest/gtest.h>
 
+#include "core/cpu_features.h"
+
 namespace nova::test {
+
+// Every kernel tier this CPU can run, lowest first (each is tested against the reference).
+inline std::vector<IsaTier> available_tiers() {
+  std::vector<IsaTier> tiers{IsaTier::Scalar};
+  if (cpu_features().has_avx2_kernels()) tiers.push_back(IsaTier::Avx2);
+  if (cpu_features().has_avx512_kernels()) tiers.push_back(IsaTier::Avx512);
+  return tiers;
+}
 
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
   std::mt19937 rng(seed);

@@ -12,16 +12,12 @@
 #include "core/error.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_detail.h"
+#include "kernel_test_util.h"
 
 namespace nova::kernels::cpu {
 namespace {
 
-std::vector<IsaTier> available_tiers() {
-  std::vector<IsaTier> tiers{IsaTier::Scalar};
-  if (cpu_features().has_avx2_kernels()) tiers.push_back(IsaTier::Avx2);
-  if (cpu_features().has_avx512_kernels()) tiers.push_back(IsaTier::Avx512);
-  return tiers;
-}
+using test::available_tiers;
 
 struct Case {
   int64_t M, N, K;
