@@ -51,6 +51,7 @@
 #include "model/transformer.h"
 #include "random_model.h"
 #include "serve/openai/responses.h"
+#include "serve/openai/stream_chunks.h"
 #include "serve_process.h"
 #include "sse_load_client.h"
 #include "tokenizer/tokenizer.h"
@@ -389,16 +390,18 @@ void print_side(int n, const char* name, const Side& s) {
     }
 }
 
-// What the server adds per streamed token on the engine's step thread (CompletionJob::on_event
-// with logprobs), timed here with the server's own functions: the token's text, the
-// text_completion chunk with its logprobs serialised to JSON, and the eventfd write that wakes
-// the event loop. Best of 3 runs of `reps` each; microseconds per token.
+// What the server adds per streamed token, timed here with the server's own functions: on the
+// engine's step thread, the token's text and the eventfd write that wakes the event loop (the
+// queue push itself is a vector append); on the event loop, the text_completion SSE chunk with
+// its logprobs rendered by StreamChunkWriter. Best of 3 runs of `reps` each; microseconds per token.
 void print_per_token_costs(const Workload& w) {
   namespace oa = nova::serve::openai;
   const std::vector<int32_t>& ids = w.prompt_ids[13];  // the longest prompt: varied tokens
   const int reps = 20000;
   const oa::ResponseMeta meta{oa::make_id("cmpl-"), oa::unix_now(), "demo", ""};
+  const oa::StreamChunkWriter writer(meta, oa::StreamChunkWriter::Kind::kText, /*include_usage=*/true);
   size_t sink = 0;
+  std::string out;
   auto per_token_us = [&](auto&& fn) {
     const double t = nova::bench::time_repeats([&] { for (int i = 0; i < reps; ++i) fn(ids[size_t(i) % ids.size()]); }, 3)
                          .best;
@@ -408,23 +411,6 @@ void print_per_token_costs(const Workload& w) {
     const int32_t one[1] = {id};
     sink += w.tok->decode(one, false).size();
   });
-  const double logprobs_us = per_token_us([&](int32_t id) {
-    const int32_t one[1] = {id};
-    oa::TokenLogprob t{w.tok->decode(one, false), -1.25, {}};
-    sink += oa::completion_logprobs_json({t}).size();
-  });
-  const double build_us = per_token_us([&](int32_t id) {
-    const int32_t one[1] = {id};
-    oa::TokenLogprob t{w.tok->decode(one, false), -1.25, {}};
-    oa::CompletionChoice cc{0, t.token, std::nullopt, oa::completion_logprobs_json({t})};
-    sink += oa::text_completion_json(meta, {cc}, std::nullopt, /*include_usage=*/true).size();
-  });
-  const double chunk_us = per_token_us([&](int32_t id) {
-    const int32_t one[1] = {id};
-    oa::TokenLogprob t{w.tok->decode(one, false), -1.25, {}};
-    oa::CompletionChoice cc{0, t.token, std::nullopt, oa::completion_logprobs_json({t})};
-    sink += oa::dump_json(oa::text_completion_json(meta, {cc}, std::nullopt, /*include_usage=*/true)).size();
-  });
   const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   const double wake_us = per_token_us([&](int32_t) {
     uint64_t one = 1;
@@ -432,10 +418,17 @@ void print_per_token_costs(const Workload& w) {
     if ((sink & 1023) == 0) sink += static_cast<size_t>(::read(efd, &one, sizeof one));  // keep the counter small
   });
   ::close(efd);
-  std::printf("\nper-token work on the server's step thread, timed in-process with the server's code (us/token, best "
-              "of 3 x %d; each step includes the ones before it):\n  token text %.2f | + logprobs Json %.2f | + "
-              "text_completion chunk Json %.2f | + dump_json %.2f | eventfd wake %.2f%s\n",
-              reps, text_us, logprobs_us, build_us, chunk_us, wake_us, sink == 0 ? " " : "");
+  const double chunk_us = per_token_us([&](int32_t id) {
+    const int32_t one[1] = {id};
+    const oa::TokenLogprob t{w.tok->decode(one, false), -1.25, {}};
+    out.clear();
+    writer.delta(out, 0, t.token, &t);
+    sink += out.size();
+  });
+  std::printf("\nper-token server work, timed in-process with the server's code (us/token, best of 3 x %d):\n"
+              "  step thread: token text %.2f, eventfd wake %.2f | event loop: SSE chunk with logprobs %.2f "
+              "(includes its token text)%s\n",
+              reps, text_us, wake_us, chunk_us, sink == 0 ? " " : "");
 }
 
 }  // namespace
