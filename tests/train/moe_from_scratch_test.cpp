@@ -40,10 +40,7 @@ std::map<std::string, std::string> moe_overrides(const std::string& type) {
 TEST(MoeFromScratch, MixtralLossFallsAuxIsReportedAndCheckpointLoads) {
   const std::string dir = nova::test::scratch_dir("moe_from_scratch");
   std::ostringstream log;
-  RunOptions o;
-  o.log = &log;
-  o.terminal = false;
-  o.handle_signals = false;
+  const RunOptions o = test::quiet_run_options(log);
   const RunResult r = run_training(test::tiny_run_config(dir, 40, moe_overrides("mixtral")), o);
   ASSERT_TRUE(r.completed);
   EXPECT_NE(log.str().find("aux "), std::string::npos) << log.str();
@@ -91,10 +88,7 @@ TEST(MoeFromScratch, MixtralLossFallsAuxIsReportedAndCheckpointLoads) {
 TEST(MoeFromScratch, Qwen2MoeWithSharedExpertTrains) {
   const std::string dir = nova::test::scratch_dir("moe_from_scratch_qwen2");
   std::ostringstream log;
-  RunOptions o;
-  o.log = &log;
-  o.terminal = false;
-  o.handle_signals = false;
+  const RunOptions o = test::quiet_run_options(log);
   auto extra = moe_overrides("qwen2_moe");
   extra["model.config.moe_intermediate_size"] = "24";
   extra["model.config.shared_expert_intermediate_size"] = "32";

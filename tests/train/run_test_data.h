@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "support/fixtures.h"
 #include "tokenizer/bpe_trainer.h"
 #include "train/run_config.h"
+#include "train/train_run.h"
 
 namespace nova::train::test {
 
@@ -96,6 +98,15 @@ inline RunConfig tiny_run_config(const std::string& out_dir, int64_t steps,
   in.overrides = tiny_run_overrides(out_dir, steps);
   for (auto& [k, v] : extra) in.overrides[k] = v;
   return resolve_run_config(in);
+}
+
+// Options for a run inside a test: progress into `log`, no terminal bar, no signal handlers.
+inline RunOptions quiet_run_options(std::ostringstream& log) {
+  RunOptions o;
+  o.log = &log;
+  o.terminal = false;
+  o.handle_signals = false;
+  return o;
 }
 
 }  // namespace nova::train::test

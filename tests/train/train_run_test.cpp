@@ -37,14 +37,6 @@ std::vector<MetricsRow> read_metrics(const std::string& dir) {
   return rows;
 }
 
-RunOptions quiet(std::ostringstream& log) {
-  RunOptions o;
-  o.log = &log;
-  o.terminal = false;
-  o.handle_signals = false;
-  return o;
-}
-
 std::string file_bytes(const std::string& path) { return nova::test::read_file(path); }
 
 TEST(TrainRun, ResumeReproducesLossesBitForBit) {
@@ -53,18 +45,18 @@ TEST(TrainRun, ResumeReproducesLossesBitForBit) {
                                                     {"data.grad_accum", "2"}, {"train.save_every", "0"}};
   std::ostringstream log;
   const std::string a = nova::test::scratch_dir("run_uninterrupted");
-  const RunResult full = run_training(test::tiny_run_config(a, 6, extra), quiet(log));
+  const RunResult full = run_training(test::tiny_run_config(a, 6, extra), test::quiet_run_options(log));
   EXPECT_TRUE(full.completed);
   EXPECT_EQ(full.step, 6);
 
   const std::string b = nova::test::scratch_dir("run_resumed");
-  RunOptions stop = quiet(log);
+  RunOptions stop = test::quiet_run_options(log);
   stop.stop_after_step = [](int64_t step) { return step == 3; };
   const RunResult first = run_training(test::tiny_run_config(b, 6, extra), stop);
   EXPECT_FALSE(first.completed);
   EXPECT_EQ(first.step, 3);
   EXPECT_EQ(first.last_checkpoint, b + "/" + checkpoint_name(3));
-  RunOptions resume = quiet(log);
+  RunOptions resume = test::quiet_run_options(log);
   resume.resume = "latest";
   const RunResult second = run_training(test::tiny_run_config(b, 6, extra), resume);
   EXPECT_TRUE(second.completed);
@@ -89,7 +81,7 @@ TEST(TrainRun, ResumeReproducesLossesBitForBit) {
 TEST(TrainRun, CheckpointsLoadAsModelsAndArePruned) {
   const std::string dir = nova::test::scratch_dir("run_checkpoints");
   std::ostringstream log;
-  const RunResult r = run_training(test::tiny_run_config(dir, 6), quiet(log));
+  const RunResult r = run_training(test::tiny_run_config(dir, 6), test::quiet_run_options(log));
   ASSERT_TRUE(r.completed);
   // keep_last 2: steps 4 and 6 remain; best/ beside them.
   const auto kept = list_checkpoints(dir);
@@ -134,16 +126,16 @@ TEST(TrainRun, CheckpointsLoadAsModelsAndArePruned) {
 TEST(TrainRun, RefusesToOverwriteOrToResumeADifferentRun) {
   const std::string dir = nova::test::scratch_dir("run_refusals");
   std::ostringstream log;
-  RunOptions stop = quiet(log);
+  RunOptions stop = test::quiet_run_options(log);
   stop.stop_after_step = [](int64_t step) { return step == 1; };
   run_training(test::tiny_run_config(dir, 4), stop);
   try {
-    run_training(test::tiny_run_config(dir, 4), quiet(log));
+    run_training(test::tiny_run_config(dir, 4), test::quiet_run_options(log));
     ADD_FAILURE() << "a fresh run over existing checkpoints must be refused";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
   }
-  RunOptions resume = quiet(log);
+  RunOptions resume = test::quiet_run_options(log);
   resume.resume = "latest";
   try {
     run_training(test::tiny_run_config(dir, 4, {{"data.seq_len", "8"}}), resume);
@@ -160,7 +152,7 @@ TEST(TrainRun, RefusesToOverwriteOrToResumeADifferentRun) {
 TEST(TrainRun, KilledSaveLeavesNoPartialCheckpoint) {
   const std::string dir = nova::test::scratch_dir("run_killed_save");
   std::ostringstream log;
-  RunOptions o = quiet(log);
+  RunOptions o = test::quiet_run_options(log);
   struct Killed {};
   o.after_checkpoint_file = [](const std::string& file) {
     if (file == "model.safetensors") throw Killed{};
