@@ -63,6 +63,7 @@ int cmd_train(const Args& raw_args) {
   std::vector<FlagSpec> specs = {
       {"config", "FILE", "run configuration (YAML); keys below override it"},
       {"resume", "latest|DIR", "continue a run: the newest checkpoint in output.dir (bare --resume) or DIR"},
+      {"device", "cpu|cuda[:N]", "shorthand for --train.device (wins over it)"},
   };
   for (const auto& k : train::run_config_keys())
     specs.push_back({k.key, type_hint(k.type), k.help, k.fallback});
@@ -94,6 +95,7 @@ int cmd_train(const Args& raw_args) {
   inputs.environment = train::process_environment();
   for (const auto& k : train::run_config_keys())
     if (flags.has(k.key)) inputs.overrides[k.key] = flags.str(k.key);
+  if (flags.has("device")) inputs.overrides["train.device"] = flags.str("device");
   const train::RunConfig config = train::resolve_run_config(inputs);
 
   train::RunOptions options;

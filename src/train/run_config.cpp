@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/error.h"
+#include "train/gpu/gpu_device.h"
 #include "train/lr_schedule.h"
 
 extern char** environ;
@@ -64,6 +65,8 @@ const std::vector<ConfigKey>& run_config_keys() {
       {"train.steps", T::Int, "1000", "optimiser steps of the whole run"},
       {"train.seed", T::Int, "0", "seed of the initial weights and the data order"},
       {"train.recompute", T::Bool, "false", "gradient checkpointing (less memory, same gradients)"},
+      {"train.device", T::String, "cpu", "cpu, cuda or cuda:N (the GPU trainer; dense models only)"},
+      {"train.precision", T::String, "fp32", "fp32, or bf16 (mixed precision with fp32 master weights; cuda only)"},
       {"train.eval_every", T::Int, "100", "evaluate on the validation split every N steps; 0: only at the end"},
       {"train.eval_batches", T::Int, "20", "validation batches per evaluation; 0: the whole split"},
       {"train.save_every", T::Int, "500", "checkpoint every N steps (and at the end); 0: only at the end"},
@@ -420,6 +423,15 @@ RunConfig build(Resolver& r) {
   need(I("train.seed") >= 0, "train.seed", "must not be negative");
   t.seed = static_cast<uint64_t>(I("train.seed"));
   t.recompute = v.at("train.recompute").get<bool>();
+  t.device = S("train.device");
+  t.device_index = parse_train_device(t.device, where("train.device"));
+  t.precision = S("train.precision");
+  need(t.precision == "fp32" || t.precision == "bf16", "train.precision",
+       "expected fp32 or bf16, got '" + t.precision + "'");
+  need(t.precision == "fp32" || t.device_index >= 0, "train.precision",
+       "bf16 needs train.device cuda (the CPU trainer computes in fp32)");
+  need(t.device_index < 0 || c.model.num_experts == 0, "train.device",
+       "MoE training on the GPU is not supported yet (" + c.model.model_type + "); use train.device cpu");
   t.eval_every = I("train.eval_every");
   t.eval_batches = I("train.eval_batches");
   t.save_every = I("train.save_every");

@@ -63,6 +63,11 @@ struct RunConfig {
     int64_t steps = 0;
     uint64_t seed = 0;
     bool recompute = false;
+    std::string device = "cpu";  // as given: cpu, cuda, cuda:N
+    int device_index = -1;       // -1: the CPU trainer; else the CUDA device of the GPU trainer
+    std::string precision = "fp32";  // fp32 or bf16 (GPU only)
+    bool cuda() const { return device_index >= 0; }
+    bool bf16() const { return precision == "bf16"; }
     int64_t eval_every = 0, eval_batches = 0, save_every = 0, keep_last = 0, log_every = 0;
   } train;
   std::string output_dir;

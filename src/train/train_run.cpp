@@ -10,6 +10,9 @@
 #include "data/atomic_file.h"
 #include "data/data_loader.h"
 #include "train/evaluate.h"
+#include "train/gpu/gpu_device.h"
+#include "train/gpu/gpu_evaluate.h"
+#include "train/gpu/gpu_trainer.h"
 #include "train/loss_plot.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
@@ -81,6 +84,20 @@ CheckpointFileHook fault_injection_hook() {
   };
 }
 
+// train.device cuda: the checks that need no data (a CUDA build, the device, a dense model), before
+// any work. The model's config comes from the checkpoint being resumed, model.init or model.config.
+void check_gpu_run(const RunConfig& config, const std::string& resume_dir) {
+  std::string why;
+  if (!cuda_device_available(config.train.device_index, &why)) fail("train.device", why);
+  const std::string dir = !resume_dir.empty() ? resume_dir : config.model.init;
+  if (!dir.empty()) {
+    const formats::ModelConfig mc = formats::load_hf_config((fs::path(dir) / "config.json").string());
+    check_gpu_trainable_model(mc, "train.device");
+  } else if (config.model.num_experts > 0) {
+    fail("train.device", "MoE training on the GPU is not supported yet (" + config.model.model_type + ")");
+  }
+}
+
 std::string fixed(double v, int decimals = 4) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
@@ -92,6 +109,9 @@ std::string fixed(double v, int decimals = 4) {
 RunResult run_training(const RunConfig& config, const RunOptions& options) {
   std::ostream& log = options.log ? *options.log : std::cerr;
   const std::string out_dir = config.output_dir;
+
+  std::string why;
+  if (config.train.cuda() && !cuda_device_available(config.train.device_index, &why)) fail("train.device", why);
 
   // Which checkpoint (if any) to continue from.
   std::error_code ec;
@@ -121,6 +141,8 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
                               std::to_string(config.train.steps));
   }
 
+  if (config.train.cuda()) check_gpu_run(config, resume_dir);
+
   // Data, model, optimiser.
   const RunData run_data = open_run_data(config);
   std::unique_ptr<TrainModel> model = build_train_model(config, run_data, resume_dir);
@@ -138,6 +160,15 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
     load_optimizer_state(resume_dir, trainer.optimizer());
     loader.restore(state.cursor);
   }
+  // train.device cuda: the GPU trainer takes over the steps and evaluations; the host model and
+  // optimiser keep serving the checkpoint writer and reader (downloaded before every save).
+  std::unique_ptr<GpuTrainer> gpu;
+  if (config.train.cuda()) {
+    gpu = std::make_unique<GpuTrainer>(model->config(), model->params(), tc,
+                                       GpuTrainOptions{config.train.device_index, config.train.bf16(),
+                                                       config.train.recompute});
+    if (!resume_dir.empty()) gpu->upload(model->params(), trainer.optimizer());
+  }
   const std::map<std::string, std::string> carried = carried_files(config, run_data, resume_dir);
   const CheckpointFileHook hook = options.after_checkpoint_file ? options.after_checkpoint_file : fault_injection_hook();
 
@@ -152,7 +183,8 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
                    (run_data.val ? ", " + std::to_string(run_data.val->size()) + " val tokens" : ", no validation split") +
                    "; " + std::to_string(config.train.steps) + " steps of " +
                    std::to_string(config.data.batch_size * config.data.grad_accum) + " x " +
-                   std::to_string(config.data.seq_len) + " tokens -> " + out_dir);
+                   std::to_string(config.data.seq_len) + " tokens on " + config.train.device + " (" +
+                   config.train.precision + ") -> " + out_dir);
 
   RunResult result;
   result.best_eval_loss = state.best_eval_loss;
@@ -164,7 +196,8 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
   };
   auto contents = [&]() {
     state.cursor = loader.cursor();
-    state.optimizer_steps = trainer.step_count();
+    if (gpu) gpu->download(model->params(), trainer.optimizer());
+    state.optimizer_steps = gpu ? gpu->step_count() : trainer.step_count();
     CheckpointContents c;
     c.config = &mc;
     c.params = &model->params();
@@ -188,8 +221,11 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
   };
   auto evaluate = [&]() {
     if (!run_data.val) return;
-    const EvalResult e = evaluate_loss(*model, run_data.val, config.data.batch_size, config.data.seq_len,
-                                       config.train.eval_batches);
+    const EvalResult e =
+        gpu ? evaluate_loss_gpu(*gpu, run_data.val, config.data.batch_size, config.data.seq_len,
+                                config.train.eval_batches)
+            : evaluate_loss(*model, run_data.val, config.data.batch_size, config.data.seq_len,
+                            config.train.eval_batches);
     evaluated_at = state.step;
     result.last_eval_loss = e.loss;
     ordered line;
@@ -220,7 +256,7 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
   while (state.step < config.train.steps && !stop) {
     const auto t0 = std::chrono::steady_clock::now();
     for (Batch& b : micro) b = to_train_batch(loader.next());
-    const StepResult r = trainer.step(micro);
+    const StepResult r = gpu ? gpu->step(micro) : trainer.step(micro);
     const auto t1 = std::chrono::steady_clock::now();
     ++state.step;
     state.tokens_seen += r.tokens;

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace nova::kernels::cuda::train {
 
@@ -63,6 +64,12 @@ void embedding_forward(float* out, const int32_t* ids, int64_t n, const float* t
 // n_unique + 1 entries). build_embedding_groups makes the three arrays from the batch's ids.
 void embedding_backward(float* dtable, const float* dout, const int32_t* unique_ids, const int32_t* offsets,
                         const int32_t* positions, int64_t n_unique, int64_t dim, cudaStream_t stream);
+// (Added by train_kernels.) Host side: the groups embedding_backward reads, from the batch's n
+// ids (host memory): unique_ids ascending, each token's positions in batch order.
+struct EmbeddingGroups {
+  std::vector<int32_t> unique_ids, offsets, positions;
+};
+EmbeddingGroups build_embedding_groups(const int32_t* ids, int64_t n);
 
 // ---- RMSNorm over groups of `dim` (the block norms read the fp32 residual: TIn = float; the
 // per-head q/k norm of Qwen3 reads T) ----

@@ -1,0 +1,31 @@
+#include "train/gpu/gpu_evaluate.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace nova::train {
+
+EvalResult evaluate_loss_gpu(GpuTrainer& trainer, std::shared_ptr<const data::TokenStream> stream, int64_t batch_size,
+                             int64_t seq_len, int64_t max_batches) {
+  require(stream && stream->size() >= static_cast<uint64_t>(seq_len) + 1, "evaluation data",
+          "needs at least seq_len + 1 = " + std::to_string(seq_len + 1) + " tokens, has " +
+              std::to_string(stream ? stream->size() : 0));
+  data::SequentialLoader loader(std::move(stream), batch_size, seq_len);
+  EvalResult r;
+  double sum = 0.0;  // summed cross-entropy over counted targets
+  while (max_batches == 0 || r.batches < max_batches) {
+    const auto b = loader.next();
+    if (!b) break;
+    const LossParts parts = trainer.evaluate(to_train_batch(*b));
+    sum += parts.ce_loss * static_cast<double>(parts.tokens);
+    r.tokens += parts.tokens;
+    ++r.batches;
+  }
+  require(r.tokens > 0, "evaluation data", "no counted target token (every position is masked)");
+  r.loss = sum / static_cast<double>(r.tokens);
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+}  // namespace nova::train
