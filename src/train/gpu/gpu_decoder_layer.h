@@ -9,6 +9,7 @@
 
 #include "formats/hf_config.h"
 #include "kernels/cuda/train/train_ops.h"
+#include "train/gpu/gpu_step_profile.h"
 
 namespace nova::train::gpu {
 
@@ -20,6 +21,9 @@ struct LayerOffsets {
   int64_t q_w = -1, q_b = -1, k_w = -1, k_b = -1, v_w = -1, v_b = -1, o_w = -1, o_b = -1;
   int64_t q_norm = -1, k_norm = -1;
   int64_t gate_w = -1, gate_b = -1, up_w = -1, up_b = -1, down_w = -1, down_b = -1;
+  // gate and up as one GEMM: up's rows follow gate's in the flat buffers (up_w == gate_w + I*H)
+  // and neither has a bias. Then LayerActs::gate holds [M, 2I] (each row gate then up).
+  bool fused_gate_up = false;
 };
 
 // Activations one layer's backward reads (model/transformer.h's tensor names). T: float or bf16.
@@ -34,7 +38,8 @@ struct LayerActs {
 template <class T>
 struct LayerScratch {
   T *tmp = nullptr;                                   // [M, H]: a block's output before the residual add
-  T *dy = nullptr;                                    // [M, H]: the residual gradient as T (bf16 mode)
+  T *dy = nullptr;                                    // [M, H]: the residual gradient as T (bf16 mode;
+                                                      // written by the rmsnorm backward that updated it)
   T *dh = nullptr;                                    // [M, H]: a norm output's gradient
   T *dattn = nullptr, *dq = nullptr, *dk = nullptr, *dv = nullptr, *dq_raw = nullptr, *dk_raw = nullptr;
   T *dact = nullptr;                                  // [M, I]
@@ -55,6 +60,7 @@ struct LayerPass {
   const T* weights = nullptr;     // GEMM operands: params (fp32 mode) or their bf16 copy
   ops::TrainGemm* gemm = nullptr;
   cudaStream_t stream = nullptr;
+  StepProfile* profile = nullptr;  // per-phase timing (NOVA_TRAIN_PROFILE), null when off
   int64_t rows() const { return B * T_len; }
 };
 
@@ -65,7 +71,8 @@ template <class T>
 void layer_forward(float* x_out, const LayerActs<T>& a, const float* x_in, int layer, const LayerOffsets& p,
                    const LayerPass<T>& pass, const LayerScratch<T>& s);
 // dx: on entry the gradient of x_out, on return that of x_in (fp32, in place); parameter grads
-// accumulate. Overwrites a.gate / a.up with their gradients.
+// accumulate. Overwrites a.gate / a.up with their gradients. bf16 mode: s.dy must hold dx as T
+// on entry (the caller's rmsnorm backward writes it), and holds the returned dx as T on return.
 template <class T>
 void layer_backward(float* dx, const float* x_in, const LayerActs<T>& a, int layer, const LayerOffsets& p,
                     const LayerPass<T>& pass, const LayerScratch<T>& s);

@@ -69,6 +69,9 @@ class GpuTrainModel {
   float* device_grads();
   void* device_params_bf16();
   void* stream();
+  // Marks the start of an op group in the per-phase profile (NOVA_TRAIN_PROFILE=1, see
+  // gpu_step_profile.h); nothing when profiling is off. `phase` must outlive the model (a literal).
+  void profile_mark(const char* phase);
 
   class Impl;
 

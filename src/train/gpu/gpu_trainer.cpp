@@ -115,6 +115,7 @@ StepResult GpuTrainer::step(std::span<const Batch> micro_batches) {
   s.eps = static_cast<float>(a.eps);
   s.decay = static_cast<float>(1.0 - r.lr * a.weight_decay);
   s.grad_scale = coef;
+  model_->profile_mark("adamw");
   ops::adamw_step(model_->device_params(), state_->m.as<float>(), state_->v.as<float>(), model_->device_grads(),
                   static_cast<ops::bf16*>(model_->device_params_bf16()), state_->segments.as<ops::AdamSegment>(),
                   state_->n_segments, s, static_cast<cudaStream_t>(model_->stream()));

@@ -83,6 +83,11 @@ void rmsnorm_forward(TOut* y, float* rstd, const TIn* x, const float* w, int64_t
 template <class TIn, class TOut>
 void rmsnorm_backward(TIn* dx, float* dw, const TOut* dy, const TIn* x, const float* w, const float* rstd,
                       int64_t groups, int64_t dim, float* scratch, cudaStream_t stream);
+// (Added by train_perf.) The same, and dx_copy (null: none) := the updated dx converted to TOut
+// (the residual gradient as the next GEMM's operand, without a separate convert pass).
+template <class TIn, class TOut>
+void rmsnorm_backward(TIn* dx, float* dw, const TOut* dy, const TIn* x, const float* w, const float* rstd,
+                      int64_t groups, int64_t dim, float* scratch, TOut* dx_copy, cudaStream_t stream);
 size_t rmsnorm_backward_scratch_floats(int64_t groups, int64_t dim);
 
 // ---- RoPE, rotate_half convention, in place ----
@@ -101,6 +106,14 @@ void swiglu_forward(T* out, const T* gate, const T* up, int64_t n, cudaStream_t 
 // dgate, dup written (may alias gate / up: the backward reads each element before writing it).
 template <class T>
 void swiglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n, cudaStream_t stream);
+
+// (Added by train_perf.) The same on the fused gate|up GEMM's output gu [rows, 2 * inter]: each
+// row is gate (inter values) then up. out [rows, inter]; dgu [rows, 2 * inter] written (may alias
+// gu: each element is read before it is written).
+template <class T>
+void swiglu_forward_fused(T* out, const T* gu, int64_t rows, int64_t inter, cudaStream_t stream);
+template <class T>
+void swiglu_backward_fused(T* dgu, const T* dout, const T* gu, int64_t rows, int64_t inter, cudaStream_t stream);
 
 // ---- residual ----
 // out[i] = x[i] + delta[i] (out may alias x): the fp32 residual plus a block's T output.
