@@ -1,5 +1,5 @@
 // The op set a transformer forward needs, declared once. The model is written against this
-// interface only; CpuBackend implements it today, a CUDA backend later.
+// interface only; CpuBackend and the CUDA backend (kernels/cuda) implement it.
 //
 // Device neutrality: every tensor an op touches was made by the same backend (alloc / upload),
 // so its data() may be host or device memory — only the backend dereferences it. Host data
@@ -107,6 +107,62 @@ class Backend {
   // dst[rows[i], :] += weights[i] * src[i, :] (rows may repeat only across calls).
   virtual void scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,
                                 Tensor& dst) = 0;
+
+  // ---- fused ops ----
+  // Each is defined as the composition of the ops above, and that composition is the default: a
+  // backend needs to override none of them. A device backend does, to run a decode step in fewer
+  // launches and passes over memory (each launch costs microseconds of host and GPU time at
+  // batch 1). Overrides compute the same function (same fp32 math; reductions may be reordered).
+
+  // A tensor like alloc()'s whose contents are unspecified, for outputs an op overwrites whole
+  // (spares alloc()'s zero-fill). Default: alloc().
+  virtual Tensor empty(DType dtype, std::vector<int64_t> shape) { return alloc(dtype, std::move(shape)); }
+
+  // x += delta, then y = rmsnorm(x, w, eps): a residual add and the norm after it. y must not
+  // alias x or delta.
+  virtual void add_rmsnorm(Tensor& x, const Tensor& delta, const Tensor& w, float eps, Tensor& y) {
+    add(x, delta);
+    rmsnorm(x, w, eps, y);
+  }
+
+  // Several linears of one input (the q, k, v projections): *y = x w^T (+ *bias) for each part.
+  struct LinearPart {
+    const Tensor* w = nullptr;
+    const Tensor* bias = nullptr;
+    Tensor* y = nullptr;
+  };
+  virtual void linears(const Tensor& x, std::span<const LinearPart> parts) {
+    for (const LinearPart& p : parts) linear(x, *p.w, p.bias, *p.y);
+  }
+
+  // out = silu(x w_gate^T) * (x w_up^T), out [rows, w_gate.dim(0)]: the gated MLP's first half
+  // (linear, linear, swiglu) without biases.
+  virtual void linear_swiglu(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Tensor& out) {
+    Tensor up = empty(DType::F32, out.shape());
+    linear(x, w_gate, nullptr, out);
+    linear(x, w_up, nullptr, up);
+    swiglu(out, up, out);
+  }
+
+  // rope(q), rope(k), then this step's K/V rows into the cache: k_dst[rows[i]] = k[i] (rotated)
+  // and v_dst[rows[i]] = v[i] (scatter_rows). q, k, v: [rows, heads, head_dim]; k_dst, v_dst:
+  // [slots, kv_heads, head_dim] (a contiguous cache's rows, or a paged cache viewed as
+  // [num_blocks * block_size, ...]).
+  virtual void rope_store_kv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                             std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) {
+    rope(q, cos, sin);
+    rope(k, cos, sin);
+    // A contiguous cache's rows (consecutive, one per K/V row): a plain row copy.
+    bool consecutive = !rows.empty() && static_cast<int64_t>(rows.size()) == k.dim(0);
+    for (size_t i = 1; i < rows.size() && consecutive; ++i) consecutive = rows[i] == rows[0] + static_cast<int32_t>(i);
+    if (consecutive) {
+      copy_rows(k, k_dst, rows[0]);
+      copy_rows(v, v_dst, rows[0]);
+    } else {
+      scatter_rows(k, rows, k_dst);
+      scatter_rows(v, rows, v_dst);
+    }
+  }
 };
 
 }  // namespace nova::kernels

@@ -2,21 +2,27 @@
 
 namespace nova::model {
 
-void ContiguousKvView::store(int layer, const Tensor& k, const Tensor& v) const {
-  backend_.copy_rows(k, cache_.k[layer], pos0_);
-  backend_.copy_rows(v, cache_.v[layer], pos0_);
+ContiguousKvView::ContiguousKvView(kernels::Backend& backend, KvCache& cache, int64_t pos0, int64_t rows)
+    : backend_(backend), cache_(cache), pos0_(pos0) {
+  positions_.reserve(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) positions_.push_back(static_cast<int32_t>(pos0 + i));
+}
+
+void ContiguousKvView::rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                                  const Tensor& sin) const {
+  backend_.rope_store_kv(q, k, v, cos, sin, positions_, cache_.k[layer], cache_.v[layer]);
 }
 
 void ContiguousKvView::attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const {
   backend_.attention(q, cache_.k[layer], cache_.v[layer], pos0_, window, scale, out);
 }
 
-void PagedKvView::store(int layer, const Tensor& k, const Tensor& v) const {
+void PagedKvView::rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                             const Tensor& sin) const {
   const int64_t slots = cache_.num_blocks * cache_.block_size;
   Tensor kf = cache_.k[layer].reshape({slots, k.dim(1), k.dim(2)});
   Tensor vf = cache_.v[layer].reshape({slots, v.dim(1), v.dim(2)});
-  backend_.scatter_rows(k, slots_, kf);
-  backend_.scatter_rows(v, slots_, vf);
+  backend_.rope_store_kv(q, k, v, cos, sin, slots_, kf, vf);
 }
 
 void PagedKvView::attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const {

@@ -17,8 +17,10 @@ namespace nova::model {
 class KvView {
  public:
   virtual ~KvView() = default;
-  // k, v: [rows, kv_heads, head_dim] for this step's rows.
-  virtual void store(int layer, const Tensor& k, const Tensor& v) const = 0;
+  // Rotates q and k (RoPE rows cos/sin) and stores this step's K/V rows, in one backend op
+  // (Backend::rope_store_kv). q: [rows, q_heads, head_dim]; k, v: [rows, kv_heads, head_dim].
+  virtual void rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                          const Tensor& sin) const = 0;
   // q, out: [rows, q_heads, head_dim].
   virtual void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const = 0;
 };
@@ -26,15 +28,17 @@ class KvView {
 // One sequence's rows at positions pos0.. in a contiguous KvCache.
 class ContiguousKvView final : public KvView {
  public:
-  ContiguousKvView(kernels::Backend& backend, KvCache& cache, int64_t pos0)
-      : backend_(backend), cache_(cache), pos0_(pos0) {}
-  void store(int layer, const Tensor& k, const Tensor& v) const override;
+  // `rows`: this step's token count (positions pos0 .. pos0 + rows - 1).
+  ContiguousKvView(kernels::Backend& backend, KvCache& cache, int64_t pos0, int64_t rows);
+  void rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                  const Tensor& sin) const override;
   void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
 
  private:
   kernels::Backend& backend_;
   KvCache& cache_;
   int64_t pos0_;
+  std::vector<int32_t> positions_;  // the cache rows this step writes
 };
 
 // The rows of several sequences (in batch order) over a PagedKvCache. The constructor turns the
@@ -44,7 +48,8 @@ class PagedKvView final : public KvView {
   PagedKvView(kernels::Backend& backend, PagedKvCache& cache, const std::vector<kernels::PagedAttentionSeq>& seqs,
               std::vector<int32_t> tables, std::vector<int32_t> slots)
       : backend_(backend), cache_(cache), seqs_(seqs), tables_(std::move(tables)), slots_(std::move(slots)) {}
-  void store(int layer, const Tensor& k, const Tensor& v) const override;
+  void rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                  const Tensor& sin) const override;
   void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
 
  private:

@@ -51,12 +51,16 @@ std::unique_ptr<Session> Transformer::new_session(int64_t max_tokens) {
 Tensor Transformer::ffn(const FfnWeights& f, const Tensor& x, int64_t inter) const {
   kernels::Backend& be = *backend_;
   const int64_t rows = x.dim(0);
-  Tensor gate = be.alloc(DType::F32, {rows, inter});
-  Tensor up = be.alloc(DType::F32, {rows, inter});
-  be.linear(x, f.gate.w, f.gate.bias(), gate);
-  be.linear(x, f.up.w, f.up.bias(), up);
-  be.swiglu(gate, up, gate);
-  Tensor out = be.alloc(DType::F32, {rows, int64_t{config_.hidden_size}});
+  Tensor gate = be.empty(DType::F32, {rows, inter});
+  if (!f.gate.bias() && !f.up.bias()) {
+    be.linear_swiglu(x, f.gate.w, f.up.w, gate);  // one op (one GEMV at batch 1 on a device)
+  } else {
+    Tensor up = be.empty(DType::F32, {rows, inter});
+    be.linear(x, f.gate.w, f.gate.bias(), gate);
+    be.linear(x, f.up.w, f.up.bias(), up);
+    be.swiglu(gate, up, gate);
+  }
+  Tensor out = be.empty(DType::F32, {rows, int64_t{config_.hidden_size}});
   be.linear(gate, f.down.w, f.down.bias(), out);
   return out;
 }
@@ -65,7 +69,7 @@ Tensor Transformer::moe(const MoeWeights& m, const Tensor& x) const {
   kernels::Backend& be = *backend_;
   const ModelConfig& c = config_;
   const int64_t rows = x.dim(0), H = c.hidden_size, E = c.num_experts;
-  Tensor router_logits = be.alloc(DType::F32, {rows, E});
+  Tensor router_logits = be.empty(DType::F32, {rows, E});
   be.linear(x, m.router, nullptr, router_logits);
   const kernels::Routing routing = be.route_top_k(router_logits, c.experts_per_token, c.norm_topk_prob);
 
@@ -82,14 +86,14 @@ Tensor Transformer::moe(const MoeWeights& m, const Tensor& x) const {
           sel_weights.push_back(routing.weight[r * routing.k + i]);
         }
     if (sel_rows.empty()) continue;
-    Tensor xe = be.alloc(DType::F32, {static_cast<int64_t>(sel_rows.size()), H});
+    Tensor xe = be.empty(DType::F32, {static_cast<int64_t>(sel_rows.size()), H});
     be.gather_rows(x, sel_rows, xe);
     const Tensor ye = ffn(m.experts[e], xe, c.moe_intermediate_size);
     be.scatter_add_rows(ye, sel_rows, sel_weights, out);
   }
   if (m.has_shared) {
     Tensor shared = ffn(m.shared, x, c.shared_expert_intermediate_size);
-    Tensor gate = be.alloc(DType::F32, {rows, 1});
+    Tensor gate = be.empty(DType::F32, {rows, 1});
     be.linear(x, m.shared_gate, nullptr, gate);
     be.scale_rows_by_sigmoid(shared, gate);
     be.add(out, shared);
@@ -134,7 +138,7 @@ void Transformer::forward_contiguous(std::span<const int32_t> ids, int64_t pos0,
 
   std::vector<int32_t> logit_rows;
   for (int64_t r = all_logits ? 0 : M - 1; r < M; ++r) logit_rows.push_back(static_cast<int32_t>(r));
-  run(ids, be.upload(cos_host), be.upload(sin_host), ContiguousKvView(be, cache, pos0), logit_rows, logits, probe,
+  run(ids, be.upload(cos_host), be.upload(sin_host), ContiguousKvView(be, cache, pos0, M), logit_rows, logits, probe,
       hidden_only);
 }
 
@@ -231,45 +235,47 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
 
-  Tensor x = be.alloc(DType::F32, {M, H});
+  // Buffers every op below overwrites whole: no zero-fill. (attn stays zeroed: attention leaves
+  // rows no sequence names untouched.)
+  Tensor x = be.empty(DType::F32, {M, H});
   be.embedding(weights_.embed, ids, x);
   trace("embed", x);
 
-  Tensor h = be.alloc(DType::F32, {M, H});
-  Tensor q = be.alloc(DType::F32, {M, Hq, D});
-  Tensor k = be.alloc(DType::F32, {M, Hkv, D});
-  Tensor v = be.alloc(DType::F32, {M, Hkv, D});
+  Tensor h = be.empty(DType::F32, {M, H});
+  Tensor q = be.empty(DType::F32, {M, Hq, D});
+  Tensor k = be.empty(DType::F32, {M, Hkv, D});
+  Tensor v = be.empty(DType::F32, {M, Hkv, D});
   Tensor attn = be.alloc(DType::F32, {M, Hq, D});
-  Tensor proj = be.alloc(DType::F32, {M, H});
+  Tensor proj = be.empty(DType::F32, {M, H});
+  // Fused where the backend offers it (Backend's fused ops): the residual add and the norm after
+  // it are one op, so each layer's input norm is done by the previous layer's last add.
+  be.rmsnorm(x, weights_.layers[0].input_norm, eps, h);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = weights_.layers[l];
-    const std::string p = "layers." + std::to_string(l) + ".";
-    be.rmsnorm(x, L.input_norm, eps, h);
+    const std::string p = probe ? "layers." + std::to_string(l) + "." : std::string();
     trace(p + "input_norm", h);
-    be.linear(h, L.q.w, L.q.bias(), q);
-    be.linear(h, L.k.w, L.k.bias(), k);
-    be.linear(h, L.v.w, L.v.bias(), v);
+    const kernels::Backend::LinearPart qkv[] = {
+        {&L.q.w, L.q.bias(), &q}, {&L.k.w, L.k.bias(), &k}, {&L.v.w, L.v.bias(), &v}};
+    be.linears(h, qkv);
     if (c.qk_norm) {
       be.rmsnorm(q, L.q_norm, eps, q);
       be.rmsnorm(k, L.k_norm, eps, k);
     }
-    be.rope(q, cos, sin);
-    be.rope(k, cos, sin);
+    kv.rope_store(l, q, k, v, cos, sin);
     trace(p + "q", q);
     trace(p + "k", k);
     trace(p + "v", v);
-    kv.store(l, k, v);
     const bool sliding = c.sliding_window > 0 && (c.layer_sliding.empty() || c.layer_sliding[l]);
     kv.attend(l, q, sliding ? c.sliding_window : 0, scale, attn);
     trace(p + "attn", attn);
     be.linear(attn.reshape({M, Hq * D}), L.o.w, L.o.bias(), proj);
     trace(p + "attn_out", proj);
-    be.add(x, proj);
-    be.rmsnorm(x, L.post_attn_norm, eps, h);
+    be.add_rmsnorm(x, proj, L.post_attn_norm, eps, h);
     trace(p + "post_attn_norm", h);
     const Tensor f = L.is_moe ? moe(L.moe, h) : ffn(L.mlp, h, c.intermediate_size);
     trace(p + "ffn_out", f);
-    be.add(x, f);
+    if (l + 1 < c.num_layers) be.add_rmsnorm(x, f, weights_.layers[l + 1].input_norm, eps, h);
+    else be.add(x, f);
     trace(p + "out", x);
   }
 
@@ -283,10 +289,10 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
   if (consecutive) {
     last = x.slice_rows(logit_rows[0], logit_rows[0] + rows);
   } else {
-    last = be.alloc(DType::F32, {rows, H});
+    last = be.empty(DType::F32, {rows, H});
     be.gather_rows(x, logit_rows, last);
   }
-  Tensor normed = be.alloc(DType::F32, {rows, H});
+  Tensor normed = be.empty(DType::F32, {rows, H});
   be.rmsnorm(last, weights_.final_norm, eps, normed);
   trace("final_norm", normed);
   if (hidden_only) {
@@ -294,7 +300,7 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
     be.download(normed, logits.data());
     return;
   }
-  Tensor out = be.alloc(DType::F32, {rows, int64_t{c.vocab_size}});
+  Tensor out = be.empty(DType::F32, {rows, int64_t{c.vocab_size}});
   be.linear(normed, weights_.lm_head, nullptr, out);
   trace("logits", out);
   logits.resize(static_cast<size_t>(out.numel()));

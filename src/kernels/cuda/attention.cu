@@ -5,8 +5,9 @@
 // virtual row v is (query row v / group, q head kv_head * group + v % group): the q heads that
 // share a kv head share every K/V tile the block loads into shared memory. When the grid would
 // be too small to fill the GPU (decode: one or a few query rows), each tile's key range is
-// split across `splits` blocks that write unnormalised partial results (o, max, sum), and a
-// second kernel merges them. The contiguous cache of Backend::attention is the same kernel with
+// split across `splits` blocks that write unnormalised partial results (o, max, sum), and the
+// last of them to finish merges them (with a counter per tile; without one, a second kernel).
+// The contiguous cache of Backend::attention is the same kernel with
 // one block holding the whole cache.
 #include <cfloat>
 
@@ -56,8 +57,45 @@ __device__ __forceinline__ Views views(const AttnArgs& a) {
   return a.seqs ? Views{a.seqs, a.tiles, a.tables} : Views{a.seqs_inline, a.tiles_inline, a.tables_inline};
 }
 
+// out = the merge of the splits' partial results of every virtual row of a tile, kv head kvh, by
+// the threads of one block: each row's (max, sum) pairs of all splits are staged in shared
+// memory in one pass, then every output element's partials are loaded independently (two
+// memory round trips, not one per split). Partials are read from L2 (other SMs wrote them).
+__device__ void combine_tile(const AttnArgs& a, const AttnTile& tile, const AttnSeq& seq, int kvh) {
+  __shared__ float2 ml[kAttnTileRows][kAttnMaxSplits];
+  const int D = a.head_dim, group = a.q_heads / a.kv_heads, S = a.splits;
+  const int64_t stride = a.total_rows * a.q_heads;
+  auto row_head = [&](int vi) {
+    const int v = tile.v0 + vi;
+    return (seq.q_begin + v / group) * a.q_heads + kvh * group + v % group;
+  };
+  for (int e = threadIdx.x; e < tile.nv * S; e += blockDim.x) {
+    const int vi = e / S, z = e % S;
+    ml[vi][z] = __ldcg(reinterpret_cast<const float2*>(a.part_ml) + z * stride + row_head(vi));
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < tile.nv * D; idx += blockDim.x) {
+    const int vi = idx / D, d = idx % D;
+    const int64_t rh = row_head(vi);
+    float mx = -INFINITY;
+    for (int z = 0; z < S; ++z) mx = fmaxf(mx, ml[vi][z].x);
+    float sum = 0.0f, acc = 0.0f;
+#pragma unroll 8
+    for (int z = 0; z < S; ++z) {
+      const float2 mlz = ml[vi][z];
+      // An empty split (no visible key) has max -inf, sum 0 and o 0: weight 0.
+      const float w = mlz.x == -INFINITY ? 0.0f : expf(mlz.x - mx);
+      sum += w * mlz.y;
+      acc += w * __ldcg(a.part_o + (z * stride + rh) * D + d);
+    }
+    a.out[rh * D + d] = sum > 0.0f ? acc / sum : 0.0f;
+  }
+}
+
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_constant__ AttnArgs a) {
   extern __shared__ float4 smem4[];
+  __shared__ int64_t key_off[kKeys];  // element offset of each key of the tile (-1: none)
+  pdl_trigger();  // the output projection's GEMV may start loading its weights now
   float* smem = reinterpret_cast<float*>(smem4);
   const int D = a.head_dim, KP = D + 4;
   float* qs = smem;                     // [16][D]
@@ -99,23 +137,31 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_con
 
   for (int64_t t0 = kr.begin; t0 < kr.end; t0 += kKeys) {
     __syncthreads();  // the previous tile (and, first time, nothing) is no longer read
-    // K/V: warp w loads keys w, w + 4, ...: one block-table lookup per key, 16-byte loads.
-    for (int j = warp; j < kKeys; j += kWarps) {
-      const int64_t p = t0 + j;
-      float4* kd = reinterpret_cast<float4*>(ks + j * KP);
-      float4* vd = reinterpret_cast<float4*>(vs + j * D);
+    // Block-table lookups first, one key per thread, so that the K/V loads below are independent
+    // of each other and all issued at once (a loop of lookup-then-load per key made each tile a
+    // chain of dependent memory round trips: the cost of a decode step's attention).
+    if (threadIdx.x < kKeys) {
+      const int64_t p = t0 + threadIdx.x;
+      int64_t off = -1;
       if (p < kr.end) {
         const int64_t blk = w.tables[seq.table_begin + p / a.block_size];
-        const int64_t off = ((blk * a.block_size + p % a.block_size) * a.kv_heads + kvh) * D;
-        const float4* kp = reinterpret_cast<const float4*>(a.k + off);
-        const float4* vp = reinterpret_cast<const float4*>(a.v + off);
-        for (int c = lane; c < D4; c += 32) {
-          kd[c] = kp[c];
-          vd[c] = vp[c];
-        }
-      } else {
-        for (int c = lane; c < D4; c += 32) kd[c] = vd[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+        off = ((blk * a.block_size + p % a.block_size) * a.kv_heads + kvh) * D;
       }
+      key_off[threadIdx.x] = off;
+    }
+    __syncthreads();
+    // K/V: 16-byte pieces spread over the whole block.
+#pragma unroll 4
+    for (int e = threadIdx.x; e < kKeys * D4; e += kWarps * 32) {
+      const int j = e / D4, c = e % D4;
+      const int64_t off = key_off[j];
+      float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
+      if (off >= 0) {
+        kv = reinterpret_cast<const float4*>(a.k + off)[c];
+        vv = reinterpret_cast<const float4*>(a.v + off)[c];
+      }
+      reinterpret_cast<float4*>(ks + j * KP)[c] = kv;
+      reinterpret_cast<float4*>(vs + j * D)[c] = vv;
     }
     __syncthreads();
 
@@ -186,30 +232,29 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_con
       }
     }
   }
+  if (a.splits > 1 && a.counters) {
+    // The last of the tile's split blocks to finish merges them (no second kernel): the partials
+    // are made visible before the count, and read back from L2 (another SM's writes).
+    __shared__ bool is_last;
+    __threadfence();
+    __syncthreads();
+    int* count = a.counters + int64_t{blockIdx.x} * a.kv_heads + kvh;
+    if (threadIdx.x == 0) is_last = atomicAdd(count, 1) == a.splits - 1;
+    __syncthreads();
+    if (is_last) {
+      __threadfence();
+      combine_tile(a, tile, seq, kvh);
+      if (threadIdx.x == 0) *count = 0;  // ready for the next call
+    }
+  }
 }
 
 // Merges the splits' partial results of every virtual row of a tile.
 __global__ void combine_kernel(const __grid_constant__ AttnArgs a) {
+  pdl_trigger();
   const Views w = views(a);
   const AttnTile tile = w.tiles[blockIdx.x];
-  const AttnSeq seq = w.seqs[tile.seq];
-  const int kvh = blockIdx.y, D = a.head_dim, group = a.q_heads / a.kv_heads;
-  const int64_t stride = a.total_rows * a.q_heads;
-  for (int idx = threadIdx.x; idx < tile.nv * D; idx += blockDim.x) {
-    const int v = tile.v0 + idx / D, d = idx % D;
-    const int64_t rh = (seq.q_begin + v / group) * a.q_heads + kvh * group + v % group;
-    float mx = -INFINITY;
-    for (int z = 0; z < a.splits; ++z) mx = fmaxf(mx, a.part_ml[2 * (z * stride + rh)]);
-    float sum = 0.0f, acc = 0.0f;
-    for (int z = 0; z < a.splits; ++z) {
-      const float mz = a.part_ml[2 * (z * stride + rh)];
-      if (mz == -INFINITY) continue;
-      const float w = expf(mz - mx);
-      sum += w * a.part_ml[2 * (z * stride + rh) + 1];
-      acc += w * a.part_o[(z * stride + rh) * D + d];
-    }
-    a.out[rh * D + d] = sum > 0.0f ? acc / sum : 0.0f;
-  }
+  combine_tile(a, tile, w.seqs[tile.seq], blockIdx.y);
 }
 
 }  // namespace
@@ -227,7 +272,7 @@ void launch_attention(const AttnArgs& a, cudaStream_t s) {
                   static_cast<unsigned>(a.splits));
   attention_kernel<<<grid, kWarps * 32, smem, s>>>(a);
   check_launch("attention");
-  if (a.splits > 1) {
+  if (a.splits > 1 && !a.counters) {
     combine_kernel<<<dim3(grid.x, grid.y), 128, 0, s>>>(a);
     check_launch("attention combine");
   }

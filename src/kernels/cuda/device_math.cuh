@@ -26,6 +26,21 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// Programmatic dependent launch (Hopper and later; no-ops before): a kernel launched with the
+// programmatic-serialization attribute (launch_gemv*) may start while the kernel before it
+// finishes, and must call pdl_wait() before reading what that kernel wrote or writing anything.
+// pdl_trigger() lets the next such kernel start now instead of when this one's blocks exit.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
 // Blocks for `n` items at `per_block` each, capped so a grid-stride loop covers the rest.
 inline unsigned grid_for(int64_t n, int per_block, int64_t cap = 65535LL * 16) {
   int64_t g = (n + per_block - 1) / per_block;

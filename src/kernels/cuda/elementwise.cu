@@ -120,6 +120,7 @@ void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t
 
 void launch_rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y, cudaStream_t s) {
   if (groups == 0) return;
+  if (launch_norm_vec(x, nullptr, nullptr, groups, dim, w, eps, y, s)) return;
   rmsnorm_kernel<<<grid_for(groups, 1), kThreads, 0, s>>>(x, groups, dim, w, eps, y);
   check_launch("rmsnorm");
 }

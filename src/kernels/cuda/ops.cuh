@@ -15,6 +15,27 @@ namespace nova::kernels::cuda {
 void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, int64_t n, float* out,
                       cudaStream_t s);
 void launch_rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y, cudaStream_t s);
+// The rmsnorm of rows (x_in + delta, when delta is given), also written to x_out when given, with
+// each row held in registers (fused.cu); false, launching nothing, for rows it does not fit
+// (width not a multiple of 4 or over 8192, pointers not 16-byte aligned).
+bool launch_norm_vec(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim, const float* w,
+                     float eps, float* y, cudaStream_t s);
+// x += delta, then y = rmsnorm(x) (y aliases neither).
+void launch_add_rmsnorm(float* x, const float* delta, int64_t groups, int64_t dim, const float* w, float eps, float* y,
+                        cudaStream_t s);
+// rope() of q and k in place, then k_dst[rows[i]] = k[i], v_dst[rows[i]] = v[i] (rows on the device).
+struct RopeStoreArgs {
+  float* q;
+  float* k;
+  const float* v;
+  const float* cos;
+  const float* sin;
+  const int32_t* rows;
+  float* k_dst;
+  float* v_dst;
+  int64_t n, q_heads, kv_heads, head_dim, half;
+};
+void launch_rope_store_kv(const RopeStoreArgs& a, cudaStream_t s);
 void launch_rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos, const float* sin,
                  int64_t half, cudaStream_t s);
 void launch_swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t s);
@@ -32,6 +53,18 @@ void launch_convert_f32(const float* src, int64_t n, void* dst, DType dtype, cud
 // y[n] = sum_k x[k] * w[n, k] for one row x (decode at batch 1), w BF16 or F16, fp32 math.
 void launch_gemv(const float* x, const void* w, DType dtype, int64_t N, int64_t K, float* y, cudaStream_t s);
 bool gemv_supports(DType dtype, int64_t K);
+// Several matrices of one input in one launch (q, k, v): y[i] = w[i] x, w[i] [rows[i], K].
+constexpr int kGemvMaxParts = 3;
+struct GemvParts {
+  const void* w[kGemvMaxParts];
+  float* y[kGemvMaxParts];
+  int64_t rows[kGemvMaxParts];
+  int64_t parts;  // 64-bit: no padding (the bytes are a launch signature)
+};
+void launch_gemv_parts(const float* x, const GemvParts& p, DType dtype, int64_t K, cudaStream_t s);
+// out[n] = silu(w_gate[n] . x) * (w_up[n] . x), both [N, K]: the gated MLP's first half.
+void launch_gemv_swiglu(const float* x, const void* w_gate, const void* w_up, DType dtype, int64_t N, int64_t K,
+                        float* out, cudaStream_t s);
 
 // ---- attention.cu ----
 // One sequence's share of a paged attention call, on the device.
@@ -45,6 +78,7 @@ struct AttnTile {
 };
 constexpr int kAttnTileRows = 16;
 constexpr int kAttnMaxHeadDim = 256;
+constexpr int kAttnMaxSplits = 64;  // flash-decoding splits per tile, at most
 // Small calls (decode: a sequence or two) carry their descriptors inside the kernel parameters,
 // saving the staging copy's driver calls, which dominate a decode step's host time.
 constexpr int kAttnInlineSeqs = 4, kAttnInlineTiles = 16, kAttnInlineTables = 512;
@@ -65,6 +99,7 @@ struct AttnArgs {
   float* out;
   float* part_o;   // [splits, total_rows, q_heads, head_dim] when splits > 1
   float* part_ml;  // [splits, total_rows, q_heads, 2] when splits > 1
+  int* counters;   // [num_tiles, kv_heads], zero, when splits > 1: the last split block merges
 };
 void launch_attention(const AttnArgs& a, cudaStream_t s);
 // Once per backend, before any capture: raises the kernel's shared-memory limit.

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "kernels/cuda/cuda_check.cuh"
@@ -14,84 +13,127 @@ namespace {
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
 
-StepCapture::StepCapture(bool enabled) : enabled_(enabled), execs_(kSlots, nullptr) {
+StepCapture::StepCapture(bool enabled) : enabled_(enabled), slots_(kSlots) {
   const char* st = std::getenv("NOVA_CUDA_GRAPHS_STATS");
   stats_ = st && std::string(st) == "1";
-  if (enabled_) check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&ring_), kRingBytes, cudaHostAllocDefault), "cudaHostAlloc(ring)");
+  check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&ring_), kRingBytes, cudaHostAllocDefault), "cudaHostAlloc(args)");
+  if (cudaMalloc(reinterpret_cast<void**>(&mirror_), kRingBytes) != cudaSuccess) {
+    cudaFreeHost(ring_);
+    fail("cuda", "cudaMalloc of the step argument block failed");
+  }
 }
 
 StepCapture::~StepCapture() {
   if (stats_)
-    std::fprintf(stderr, "cuda graphs: %ld updated, %ld instantiated (first update failure: result %ld); host s "
-                 "capturing %.3f, ending+updating+launching %.3f\n", updated_, instantiated_, first_failure_,
-                 capture_s_, finish_s_);
-  for (cudaGraphExec_t e : execs_)
-    if (e) cudaGraphExecDestroy(e);
-  if (ring_) cudaFreeHost(ring_);
+    std::fprintf(stderr, "cuda graphs: %ld segments replayed, %ld captured (host s capturing %.3f)\n", replayed_,
+                 captured_, capture_s_);
+  for (auto& slot : slots_)
+    for (Kept& k : slot)
+      if (k.exec) cudaGraphExecDestroy(k.exec);
+  cudaFree(mirror_);
+  cudaFreeHost(ring_);
 }
 
-void StepCapture::begin(cudaStream_t s) {
-  if (!enabled_) return;
-  if (capturing_) {
-    ++ops_;
-    return;
+void* StepCapture::arg(int tag, const void* host, size_t bytes, cudaStream_t s) {
+  // Equal bytes staged earlier this step (a decode step's attention descriptors are the same
+  // for every layer): the same address, so the graphs of every layer read one copy.
+  for (size_t i = staged_.size() > 64 ? staged_.size() - 64 : 0; i < staged_.size(); ++i) {
+    const Staged& e = staged_[i];
+    if (e.tag == tag && e.bytes == bytes && std::memcmp(ring_ + e.at, host, bytes) == 0) return mirror_ + e.at;
   }
-  ops_ = 1;
-  check_cuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
-  capturing_ = true;
-  if (stats_) begun_at_ = now();
+  const size_t at = (ring_used_ + 15) / 16 * 16;
+  if (at + bytes > kRingBytes) return nullptr;
+  std::memcpy(ring_ + at, host, bytes);
+  ring_used_ = at + bytes;
+  staged_.push_back({tag, at, bytes});
+  if (!enabled_) {  // launched at once: the bytes must be there first
+    check_cuda(cudaMemcpyAsync(mirror_ + at, ring_ + at, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync(args)");
+    ring_flushed_ = ring_used_;
+  }
+  return mirror_ + at;
 }
 
-bool StepCapture::end_and_launch(cudaStream_t s) {
-  if (!capturing_) return false;
-  capturing_ = false;
-  const double t0 = stats_ ? now() : 0;
-  if (stats_) capture_s_ += t0 - begun_at_;
-  cudaGraph_t graph = nullptr;
-  check_cuda(cudaStreamEndCapture(s, &graph), "cudaStreamEndCapture (an op failed while captured)");
+bool StepCapture::flush(cudaStream_t s) {
+  if (ops_.empty()) return false;
+  // The argument bytes of this segment's ops (earlier segments' are on the device already).
+  if (ring_used_ > ring_flushed_) {
+    check_cuda(cudaMemcpyAsync(mirror_ + ring_flushed_, ring_ + ring_flushed_, ring_used_ - ring_flushed_,
+                               cudaMemcpyHostToDevice, s),
+               "cudaMemcpyAsync(args)");
+    ring_flushed_ = ring_used_;
+  }
   const int slot = ordinal_++;
-  cudaGraphExec_t exec = slot < kSlots ? execs_[slot] : nullptr;
-  if (exec) {
-    cudaGraphExecUpdateResultInfo info{};
-    if (cudaGraphExecUpdate(exec, graph, &info) == cudaSuccess) {
-      ++updated_;
-    } else {  // another shape of step: rebuild
-      cudaGetLastError();
-      if (first_failure_ < 0) first_failure_ = static_cast<long>(info.result);
-      cudaGraphExecDestroy(exec);
-      execs_[slot] = exec = nullptr;
+  std::vector<Kept>* kept = slot < kSlots ? &slots_[slot] : nullptr;
+  auto clear = [&] {
+    ops_.clear();
+    sig_.clear();
+  };
+  if (kept) {
+    for (Kept& k : *kept) {
+      if (k.sig != sig_) continue;
+      k.used = ++clock_;
+      clear();
+      ++replayed_;
+      check_cuda(cudaGraphLaunch(k.exec, s), "cudaGraphLaunch");
+      return true;
     }
   }
-  if (!exec) {
-    const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
-    if (e != cudaSuccess) cudaGraphDestroy(graph);
+  // A segment not seen before: capture it.
+  const double t0 = stats_ ? now() : 0;
+  check_cuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  try {
+    for (auto& op : ops_) op(s);
+  } catch (...) {
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(s, &g);
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    clear();
+    throw;
+  }
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(s, &graph);
+  std::vector<uint64_t> sig;
+  sig.swap(sig_);
+  clear();
+  check_cuda(ended, "cudaStreamEndCapture (an op failed while captured)");
+  Kept* into = nullptr;
+  if (kept && static_cast<int>(kept->size()) == kPerSlot) {  // replace the least recently used
+    into = &(*kept)[0];
+    for (Kept& k : *kept)
+      if (k.used < into->used) into = &k;
+    cudaGraphExecDestroy(into->exec);  // launched before the last synchronisation: finished
+    into->exec = nullptr;
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+  if (e != cudaSuccess) {
+    cudaGraphDestroy(graph);
+    if (into) kept->erase(kept->begin() + (into - kept->data()));
     check_cuda(e, "cudaGraphInstantiate");
-    ++instantiated_;
   }
   cudaGraphDestroy(graph);
-  const cudaError_t e = cudaGraphLaunch(exec, s);
-  if (slot < kSlots) {
-    execs_[slot] = exec;
-  } else {  // past the kept slots (rare: very long MoE prefill): run it, then release it
+  ++captured_;
+  if (stats_) capture_s_ += now() - t0;
+  const cudaError_t launched = cudaGraphLaunch(exec, s);
+  if (!kept) {  // past the kept slots (rare: a very long MoE prefill): run it, then release it
     cudaStreamSynchronize(s);
     cudaGraphExecDestroy(exec);
+  } else if (into) {
+    into->exec = exec;
+    into->sig = std::move(sig);
+    into->used = ++clock_;
+  } else {
+    kept->push_back({std::move(sig), exec, ++clock_});
   }
-  check_cuda(e, "cudaGraphLaunch");
-  if (stats_) finish_s_ += now() - t0;
+  check_cuda(launched, "cudaGraphLaunch");
   return true;
 }
 
 void StepCapture::synced() {
   ordinal_ = 0;
-  ring_used_ = 0;
-}
-
-void* StepCapture::pin(const void* src, size_t bytes) {
-  const size_t at = (ring_used_ + 255) / 256 * 256;
-  if (!ring_ || at + bytes > kRingBytes) return nullptr;
-  std::memcpy(ring_ + at, src, bytes);
-  ring_used_ = at + bytes;
-  return ring_ + at;
+  ring_used_ = ring_flushed_ = 0;
+  staged_.clear();
 }
 
 }  // namespace nova::kernels::cuda

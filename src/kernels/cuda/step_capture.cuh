@@ -1,16 +1,30 @@
-// Opt-in CUDA-graph replay of the backend's work between two synchronising calls (a decode step:
-// everything from the first op after one download() to the next). The backend enqueues as usual
-// while its stream is being captured; at the synchronising call the capture becomes a graph that
-// updates the executable graph of the same ordinal (segments since the last sync: a dense decode
-// step is one segment, an MoE step one per routing decision) and is launched. Replaying one graph
-// replaces hundreds of kernel launches (~5 us of host time each) by one, so a step stops being
-// bound by the host. Host data an op sends in the middle of a capture goes through a pinned ring
-// (a graph can only copy from pinned memory), valid until the next synchronisation.
+// CUDA-graph replay of the backend's work between two synchronising calls (a decode step:
+// everything from the first op after one download() to the next), without re-capturing a step
+// that looks like the previous ones.
+//
+// With graphs on, an op does not launch: it records a closure that launches it and appends the
+// launch's identity (launcher, pointers, sizes, scalars) to the segment's signature. When the
+// segment is full (segment_full()) and at each synchronising call it is flushed: if its signature
+// equals one of the graphs kept for that ordinal (the n-th segment since the last sync), that
+// executable graph is launched as is — no capture, no update; otherwise the closures are
+// captured and instantiated into a new graph that replaces the least recently used one. (Not
+// cudaGraphExecUpdate: with kernels launched with programmatic dependencies, updating kept
+// graphs in place gave wrong bf16 fixture results on the H100 — BENCHMARKS.md "CUDA".)
+//
+// What makes steps repeat exactly: values that change every step (token ids, positions, block
+// tables, row lists) reach kernels through the step's argument block — host bytes appended to
+// a pinned ring (arg()), whose device mirror is filled by one copy per segment before the
+// segment's graph runs — so kernel parameters hold only the mirror's addresses. Activation
+// pointers repeat because the backend's block cache hands out the same blocks in the same order.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <type_traits>
 #include <vector>
 
 namespace nova::kernels::cuda {
@@ -23,34 +37,63 @@ class StepCapture {
   StepCapture& operator=(const StepCapture&) = delete;
 
   bool enabled() const { return enabled_; }
-  bool capturing() const { return capturing_; }
-  // Starts capturing `s` (relaxed mode) unless disabled or already capturing; counts the op.
-  void begin(cudaStream_t s);
-  // A segment is cut after this many ops, so the GPU runs the first part of a step while the
-  // host still captures the rest (one capture per step would leave the GPU idle meanwhile).
-  bool segment_full() const { return capturing_ && ops_ >= kSegmentOps; }
-  // Ends the capture, if any, and launches it; returns whether a graph was launched.
-  bool end_and_launch(cudaStream_t s);
-  // Called once the stream is synchronised: ordinals restart, the pinned ring empties.
+  // Whether recorded ops wait for flush().
+  bool pending() const { return !ops_.empty(); }
+  bool segment_full() const { return static_cast<int>(ops_.size()) >= kSegmentOps; }
+
+  // The signature of the op being recorded: call add() for every launch argument, then record().
+  void add_word(uint64_t w) { sig_.push_back(w); }
+  template <class T>
+  void add(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const auto* b = reinterpret_cast<const unsigned char*>(&v);
+    for (size_t at = 0; at < sizeof(T); at += 8) {
+      uint64_t w = 0;
+      std::memcpy(&w, b + at, sizeof(T) - at < 8 ? sizeof(T) - at : 8);
+      sig_.push_back(w);
+    }
+  }
+  void record(std::function<void(cudaStream_t)> op) { ops_.push_back(std::move(op)); }
+
+  // Launches the recorded ops (the kept graph of an equal signature, or a new capture), after
+  // copying the argument bytes they use to the device. Returns whether anything was launched.
+  bool flush(cudaStream_t s);
+  // Called once the stream is synchronised: ordinals restart, the argument ring empties.
   void synced();
-  // A pinned copy of `bytes` of host data, valid until synced(); null when the ring is full.
-  void* pin(const void* src, size_t bytes);
+
+  // A device address that holds `bytes` of `host` when the ops recorded from now on run; the same
+  // bytes under the same tag within one step share one address. Null when the ring is full (the
+  // caller synchronises and asks again). With graphs off the copy is enqueued at once.
+  void* arg(int tag, const void* host, size_t bytes, cudaStream_t s);
 
  private:
   static constexpr size_t kRingBytes = size_t{16} << 20;
-  static constexpr int kSlots = 64;
-  static constexpr int kSegmentOps = 64;
-  int ops_ = 0;
+  static constexpr int kSlots = 64;       // segments kept per step
+  static constexpr int kPerSlot = 4;      // graphs kept per segment (pointer patterns may cycle)
+  static constexpr int kSegmentOps = 96;  // the GPU starts on a step's first part meanwhile
+  struct Kept {
+    std::vector<uint64_t> sig;
+    cudaGraphExec_t exec = nullptr;
+    uint64_t used = 0;
+  };
+  struct Staged {
+    int tag;
+    size_t at, bytes;
+  };
   bool enabled_;
-  bool capturing_ = false;
+  std::vector<std::function<void(cudaStream_t)>> ops_;
+  std::vector<uint64_t> sig_;
   int ordinal_ = 0;
-  std::vector<cudaGraphExec_t> execs_;
-  char* ring_ = nullptr;
-  size_t ring_used_ = 0;
+  uint64_t clock_ = 0;
+  std::vector<std::vector<Kept>> slots_;
+  char* ring_ = nullptr;    // pinned host
+  char* mirror_ = nullptr;  // device
+  size_t ring_used_ = 0, ring_flushed_ = 0;
+  std::vector<Staged> staged_;  // this step's, for sharing equal bytes
   // NOVA_CUDA_GRAPHS_STATS=1: counts and host seconds, printed to stderr at destruction.
   bool stats_ = false;
-  long updated_ = 0, instantiated_ = 0, first_failure_ = -1;
-  double capture_s_ = 0, finish_s_ = 0, begun_at_ = 0;
+  long replayed_ = 0, captured_ = 0;
+  double capture_s_ = 0;
 };
 
 }  // namespace nova::kernels::cuda

@@ -1,0 +1,159 @@
+// Fused forms of the elementwise ops a decode step runs once per layer (Backend's fused ops):
+// each saves a launch and a pass over its tensors, and computes exactly what its composition
+// computes in elementwise.cu (same roundings; the norm's sum of squares in double).
+#include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/ops.cuh"
+
+namespace nova::kernels::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// x += delta, then rmsnorm_kernel's arithmetic on the sums. Each thread reads back only the
+// elements it wrote itself, so no barrier is needed between the add and the scaling.
+__global__ void add_rmsnorm_kernel(float* x, const float* delta, int64_t groups, int64_t dim, const float* w,
+                                   float eps, float* y) {
+  __shared__ double partial[kThreads / 32];
+  for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
+    float* xr = x + g * dim;
+    const float* dr = delta + g * dim;
+    double ss = 0.0;
+    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+      const float v = xr[i] + dr[i];
+      xr[i] = v;
+      ss += static_cast<double>(v) * v;
+    }
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = ss;
+    __syncthreads();
+    double total = 0.0;
+    for (int i = 0; i < kThreads / 32; ++i) total += partial[i];
+    const float mean = static_cast<float>(total / static_cast<double>(dim));
+    const float inv = 1.0f / sqrtf(mean + eps);
+    float* yr = y + g * dim;
+    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
+    __syncthreads();  // `partial` is reused by the next group
+  }
+}
+
+// The norms of rows up to kVecThreads * 4 * kVecMax wide with 16-byte loads, each thread keeping
+// its share of the row in registers: one memory round trip in, one out (the loop kernels above
+// make one per element they handle, a dependent chain, ~10 us per 2048-wide row). x_out / delta
+// may be null (plain rmsnorm); y may alias x_in then (all reads precede the barrier, all writes
+// follow it). Sums of squares in double as rmsnorm_kernel; only their order differs.
+constexpr int kVecThreads = 256, kVecMax = 8;
+__global__ void __launch_bounds__(kVecThreads) norm_vec_kernel(const float* x_in, const float* delta, float* x_out,
+                                                                int64_t groups, int64_t dim, const float* w, float eps,
+                                                                float* y) {
+  __shared__ double partial[kVecThreads / 32];
+  pdl_trigger();  // the GEMV after a norm may start loading its weights now
+  const int64_t n4 = dim / 4;
+  for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
+    const float4* xr = reinterpret_cast<const float4*>(x_in + g * dim);
+    const float4* dr = delta ? reinterpret_cast<const float4*>(delta + g * dim) : nullptr;
+    float4 v[kVecMax];
+    double ss = 0.0;
+#pragma unroll
+    for (int i = 0; i < kVecMax; ++i) {
+      const int64_t c = threadIdx.x + int64_t{i} * kVecThreads;
+      if (c < n4) {
+        float4 a = xr[c];
+        if (dr) {
+          const float4 d = dr[c];
+          a.x += d.x;
+          a.y += d.y;
+          a.z += d.z;
+          a.w += d.w;
+        }
+        v[i] = a;
+        ss += static_cast<double>(a.x) * a.x;
+        ss += static_cast<double>(a.y) * a.y;
+        ss += static_cast<double>(a.z) * a.z;
+        ss += static_cast<double>(a.w) * a.w;
+      }
+    }
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = ss;
+    __syncthreads();
+    double total = 0.0;
+    for (int i = 0; i < kVecThreads / 32; ++i) total += partial[i];
+    const float mean = static_cast<float>(total / static_cast<double>(dim));
+    const float inv = 1.0f / sqrtf(mean + eps);
+#pragma unroll
+    for (int i = 0; i < kVecMax; ++i) {
+      const int64_t c = threadIdx.x + int64_t{i} * kVecThreads;
+      if (c < n4) {
+        if (x_out) reinterpret_cast<float4*>(x_out + g * dim)[c] = v[i];
+        const float4 wv = reinterpret_cast<const float4*>(w)[c];
+        reinterpret_cast<float4*>(y + g * dim)[c] =
+            make_float4(wv.x * (v[i].x * inv), wv.y * (v[i].y * inv), wv.z * (v[i].z * inv), wv.w * (v[i].w * inv));
+      }
+    }
+    __syncthreads();  // `partial` is reused by the next group
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Items [0, pairs): one rotated (i, i + half) pair of a q or k head (k's also go to k_dst);
+// items [pairs, pairs + n * kv_heads * head_dim): one v element, and k's unrotated features.
+__global__ void rope_store_kv_kernel(const __grid_constant__ RopeStoreArgs a) {
+  const int64_t heads = a.q_heads + a.kv_heads;
+  const int64_t pairs = a.n * heads * a.half, copies = a.n * a.kv_heads * a.head_dim;
+  for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < pairs + copies;
+       t += int64_t{gridDim.x} * blockDim.x) {
+    if (t < pairs) {
+      const int64_t i = t % a.half, rh = t / a.half, r = rh / heads, h = rh % heads;
+      const bool is_k = h >= a.q_heads;
+      float* v = is_k ? a.k + (r * a.kv_heads + (h - a.q_heads)) * a.head_dim : a.q + (r * a.q_heads + h) * a.head_dim;
+      const float c = a.cos[r * a.half + i], s = a.sin[r * a.half + i];
+      const float x0 = v[i], x1 = v[i + a.half];
+      // rope_kernel's arithmetic: two rounded products then a sum (no FMA contraction).
+      const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+      const float y1 = __fadd_rn(__fmul_rn(x1, c), __fmul_rn(x0, s));
+      v[i] = y0;
+      v[i + a.half] = y1;
+      if (is_k) {
+        float* d = a.k_dst + (int64_t{a.rows[r]} * a.kv_heads + (h - a.q_heads)) * a.head_dim;
+        d[i] = y0;
+        d[i + a.half] = y1;
+      }
+    } else {
+      const int64_t e = t - pairs, d = e % a.head_dim, rh = e / a.head_dim, r = rh / a.kv_heads;
+      const int64_t at = (int64_t{a.rows[r]} * a.kv_heads + rh % a.kv_heads) * a.head_dim + d;
+      a.v_dst[at] = a.v[e];
+      if (d >= 2 * a.half) a.k_dst[at] = a.k[e];  // past the rotary features: k as it is
+    }
+  }
+}
+
+}  // namespace
+
+bool launch_norm_vec(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim, const float* w,
+                     float eps, float* y, cudaStream_t s) {
+  if (dim % 4 != 0 || dim > int64_t{4} * kVecThreads * kVecMax || !aligned16(x_in) || !aligned16(w) || !aligned16(y) ||
+      (delta && !aligned16(delta)))
+    return false;
+  if (groups > 0) norm_vec_kernel<<<grid_for(groups, 1), kVecThreads, 0, s>>>(x_in, delta, x_out, groups, dim, w, eps, y);
+  check_launch("rmsnorm (vectorised)");
+  return true;
+}
+
+void launch_add_rmsnorm(float* x, const float* delta, int64_t groups, int64_t dim, const float* w, float eps, float* y,
+                        cudaStream_t s) {
+  if (groups == 0) return;
+  if (launch_norm_vec(x, delta, x, groups, dim, w, eps, y, s)) return;
+  add_rmsnorm_kernel<<<grid_for(groups, 1), kThreads, 0, s>>>(x, delta, groups, dim, w, eps, y);
+  check_launch("add_rmsnorm");
+}
+
+void launch_rope_store_kv(const RopeStoreArgs& a, cudaStream_t s) {
+  const int64_t items = a.n * ((a.q_heads + a.kv_heads) * a.half + a.kv_heads * a.head_dim);
+  if (items == 0) return;
+  rope_store_kv_kernel<<<grid_for(items, kThreads), kThreads, 0, s>>>(a);
+  check_launch("rope_store_kv");
+}
+
+}  // namespace nova::kernels::cuda
