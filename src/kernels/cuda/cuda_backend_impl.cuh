@@ -132,7 +132,14 @@ class CudaBackend final : public Backend {
                      std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) override;
 
  private:
-  cudaStream_t stream() const { return holder_->stream; }
+  // Every op reaches the stream through here, from whichever thread runs the model (e.g. a
+  // server's engine thread): make this backend's device the thread's current one first, so
+  // cuda:N works from any thread (a runtime-local read when it already is).
+  cudaStream_t stream() const {
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess || current != device_) check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+    return holder_->stream;
+  }
   // Stream-ordered device memory of `bytes`, released (stream-ordered) with the last reference.
   std::shared_ptr<void> device_bytes(size_t bytes);
   // Tags of arg(): equal bytes are shared only under the same tag.
