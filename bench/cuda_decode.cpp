@@ -9,6 +9,10 @@
 // Runs entirely through kernels::Backend and model::Transformer, as `nova generate --device cuda`.
 #include <unistd.h>
 
+#ifdef NOVA_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -193,6 +197,17 @@ struct Options {
   std::string device = "cuda";
 };
 
+// Device memory in use (total - free; every allocation of this process and the context), so the
+// difference across a model load is what its weights take on the device. 0 without CUDA.
+double device_used_bytes() {
+#ifdef NOVA_HAVE_CUDA
+  size_t free_b = 0, total_b = 0;
+  if (cudaDeviceSynchronize() == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+    return double(total_b - free_b);
+#endif
+  return 0.0;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -209,17 +224,19 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   double t0 = nova::bench::now_seconds();
   const double w_bytes = write_model(dir, s, max_pos);
   const double t_write = nova::bench::now_seconds() - t0;
+  const double used_before = device_used_bytes();
   t0 = nova::bench::now_seconds();
   auto model = nova::model::Transformer::create(nova::formats::load_hf_config(dir + "/config.json"),
                                                 nova::formats::Checkpoint::open_dir(dir), be);
   const double t_load = nova::bench::now_seconds() - t0;
   fs::remove_all(dir);  // the weights are on the device now
+  const double weights_on_device = device_used_bytes() - used_before;
   const int64_t hd = s.hidden / s.heads;
   const double kv_bytes_per_pos = 2.0 * 4.0 * double(s.layers * s.kv_heads * hd);  // f32 K and V
   std::printf("\n== llama %s: hidden %lld inter %lld layers %lld heads %lld/%lld vocab %lld, bf16 weights %.2f GB "
-              "(write %.1f s, load+upload %.1f s)\n",
+              "(write %.1f s, load+upload %.1f s); device memory taken by the load: %.2f GB\n",
               s.name.c_str(), (long long)s.hidden, (long long)s.inter, (long long)s.layers, (long long)s.heads,
-              (long long)s.kv_heads, (long long)s.vocab, w_bytes / 1e9, t_write, t_load);
+              (long long)s.kv_heads, (long long)s.vocab, w_bytes / 1e9, t_write, t_load, weights_on_device / 1e9);
   std::vector<float> logits;
 
   // Prefill: a warm-up, then best of 2 per prompt length.
