@@ -198,11 +198,16 @@ struct Options {
 };
 
 // Device memory in use (total - free; every allocation of this process and the context), so the
-// difference across a model load is what its weights take on the device. 0 without CUDA.
+// difference across a model load is what its weights take on the device. The stream-ordered pool
+// keeps freed blocks (e.g. the bandwidth test's 1 GiB buffers) unless trimmed first. 0 without CUDA.
 double device_used_bytes() {
 #ifdef NOVA_HAVE_CUDA
+  int dev = 0;
+  cudaMemPool_t pool = nullptr;
   size_t free_b = 0, total_b = 0;
-  if (cudaDeviceSynchronize() == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+  if (cudaDeviceSynchronize() == cudaSuccess && cudaGetDevice(&dev) == cudaSuccess &&
+      cudaDeviceGetDefaultMemPool(&pool, dev) == cudaSuccess && cudaMemPoolTrimTo(pool, 0) == cudaSuccess &&
+      cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
     return double(total_b - free_b);
 #endif
   return 0.0;

@@ -96,7 +96,7 @@ class CudaBackend final : public Backend {
       flush();
     } catch (const Error&) {  // a failed capture: nothing left to run
     }
-    cudaStreamSynchronize(stream());
+    cudaStreamSynchronize(holder_->stream);  // never throws: a destructor, maybe at process exit
   }
 
   std::string name() const override { return "cuda"; }
@@ -136,8 +136,9 @@ class CudaBackend final : public Backend {
   // server's engine thread): make this backend's device the thread's current one first, so
   // cuda:N works from any thread (a runtime-local read when it already is).
   cudaStream_t stream() const {
+    // (cudaGetDevice fails only while the runtime unloads at process exit: nothing to bind then.)
     int current = -1;
-    if (cudaGetDevice(&current) != cudaSuccess || current != device_) check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+    if (cudaGetDevice(&current) == cudaSuccess && current != device_) check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     return holder_->stream;
   }
   // Stream-ordered device memory of `bytes`, released (stream-ordered) with the last reference.
