@@ -7,6 +7,14 @@
 //
 // Usage: bench_cuda_train_ops [--reps 10] [--fp32 0|1] [--rows 8192]
 // Output: one JSON line per measurement (prefix "JSON "), then a table.
+#ifndef NOVA_HAVE_CUDA
+#include <cstdio>
+
+int main() {
+  std::fprintf(stderr, "bench_cuda_train_ops: this build has no CUDA (NOVA_CUDA is off or nvcc was not found)\n");
+  return 1;
+}
+#else
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -166,3 +174,5 @@ int main(int argc, char** argv) {
   for (const Row& r : table) std::printf("%-48s %10.3f %9.1f\n", r.what.c_str(), r.ms, r.tflops);
   return 0;
 }
+
+#endif  // NOVA_HAVE_CUDA

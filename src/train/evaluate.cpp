@@ -17,8 +17,9 @@ Batch to_train_batch(const data::Batch& b) {
   return out;
 }
 
-EvalResult evaluate_loss(TrainModel& model, std::shared_ptr<const data::TokenStream> stream, int64_t batch_size,
-                         int64_t seq_len, int64_t max_batches) {
+EvalResult evaluate_loss_with(const std::function<LossParts(const Batch&)>& forward,
+                              std::shared_ptr<const data::TokenStream> stream, int64_t batch_size, int64_t seq_len,
+                              int64_t max_batches) {
   require(stream && stream->size() >= static_cast<uint64_t>(seq_len) + 1, "evaluation data",
           "needs at least seq_len + 1 = " + std::to_string(seq_len + 1) + " tokens, has " +
               std::to_string(stream ? stream->size() : 0));
@@ -28,7 +29,7 @@ EvalResult evaluate_loss(TrainModel& model, std::shared_ptr<const data::TokenStr
   while (max_batches == 0 || r.batches < max_batches) {
     const auto b = loader.next();
     if (!b) break;
-    const LossParts parts = model.forward(to_train_batch(*b));
+    const LossParts parts = forward(to_train_batch(*b));
     sum += parts.ce_loss * static_cast<double>(parts.tokens);
     r.tokens += parts.tokens;
     ++r.batches;
@@ -37,6 +38,12 @@ EvalResult evaluate_loss(TrainModel& model, std::shared_ptr<const data::TokenStr
   r.loss = sum / static_cast<double>(r.tokens);
   r.perplexity = std::exp(r.loss);
   return r;
+}
+
+EvalResult evaluate_loss(TrainModel& model, std::shared_ptr<const data::TokenStream> stream, int64_t batch_size,
+                         int64_t seq_len, int64_t max_batches) {
+  return evaluate_loss_with([&](const Batch& b) { return model.forward(b); }, std::move(stream), batch_size, seq_len,
+                            max_batches);
 }
 
 }  // namespace nova::train

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "data/data_loader.h"
@@ -22,8 +23,14 @@ struct EvalResult {
   int64_t batches = 0;
 };
 
-// The first `max_batches` batches (0: all) of `stream` in order. Throws nova::Error when the
-// stream is shorter than one window (seq_len + 1 tokens) or has no counted target.
+// The first `max_batches` batches (0: all) of `stream` in order, each scored by `forward` (the
+// objective's parts, no gradients: TrainModel::forward on the CPU, GpuTrainer::evaluate on a GPU).
+// Throws nova::Error when the stream is shorter than one window (seq_len + 1 tokens) or has no
+// counted target.
+EvalResult evaluate_loss_with(const std::function<LossParts(const Batch&)>& forward,
+                              std::shared_ptr<const data::TokenStream> stream, int64_t batch_size, int64_t seq_len,
+                              int64_t max_batches = 0);
+// evaluate_loss_with(model.forward).
 EvalResult evaluate_loss(TrainModel& model, std::shared_ptr<const data::TokenStream> stream, int64_t batch_size,
                          int64_t seq_len, int64_t max_batches = 0);
 

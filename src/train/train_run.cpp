@@ -11,7 +11,6 @@
 #include "data/data_loader.h"
 #include "train/evaluate.h"
 #include "train/gpu/gpu_device.h"
-#include "train/gpu/gpu_evaluate.h"
 #include "train/gpu/gpu_trainer.h"
 #include "train/loss_plot.h"
 #include "train/metrics_log.h"
@@ -221,11 +220,9 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
   };
   auto evaluate = [&]() {
     if (!run_data.val) return;
-    const EvalResult e =
-        gpu ? evaluate_loss_gpu(*gpu, run_data.val, config.data.batch_size, config.data.seq_len,
-                                config.train.eval_batches)
-            : evaluate_loss(*model, run_data.val, config.data.batch_size, config.data.seq_len,
-                            config.train.eval_batches);
+    const EvalResult e = evaluate_loss_with(
+        [&](const Batch& b) { return gpu ? gpu->evaluate(b) : model->forward(b); }, run_data.val,
+        config.data.batch_size, config.data.seq_len, config.train.eval_batches);
     evaluated_at = state.step;
     result.last_eval_loss = e.loss;
     ordered line;

@@ -8,60 +8,23 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/safetensors.h"
-#include "support/fixtures.h"
 #include "train/trainer.h"
+#include "train_fixture.h"
 
 namespace nova::train {
 namespace {
 
-const std::string kDir = "train/llama-train";
-
-struct Fixture {
-  nlohmann::json ref;
-  std::vector<int32_t> tokens;  // [steps, B, T + 1]
-  int64_t B = 0, T = 0, steps = 0;
-
-  Fixture() {
-    ref = nlohmann::json::parse(test::read_file(test::fixture(kDir + "/ref.json")));
-    B = ref["B"];
-    T = ref["T"];
-    steps = ref["steps"];
-    const std::string bytes = test::read_file(test::fixture(kDir + "/tokens.bin"));
-    tokens.resize(bytes.size() / 4);
-    std::memcpy(tokens.data(), bytes.data(), tokens.size() * 4);
-  }
-  Batch batch(int64_t step) const { return Batch::from_sequences(tokens.data() + step * B * (T + 1), B, T + 1); }
-};
-
-double rel_l2(const float* a, const float* b, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
-}
-
-TrainerConfig fixture_config(const nlohmann::json& hp) {
-  TrainerConfig c;
-  c.adamw.beta1 = hp["betas"][0];
-  c.adamw.beta2 = hp["betas"][1];
-  c.adamw.eps = hp["eps"];
-  c.adamw.weight_decay = hp["weight_decay"];
-  c.schedule.kind = LrScheduleKind::Constant;
-  c.schedule.lr = hp["lr"];
-  c.grad_clip = hp["grad_clip"];
-  return c;
-}
+using test::rel_l2;
+using Fixture = test::TrainFixture;
 
 TEST(FixtureTraining, Step0GradientsMatchTorch) {
   const Fixture fx;
   ASSERT_EQ(fx.tokens.size(), size_t(fx.steps * fx.B * (fx.T + 1)));
-  auto model = TrainModel::from_pretrained(test::fixture(kDir + "/init"));
+  auto model = TrainModel::from_pretrained(Fixture::path("init"));
   model->params().zero_grad();
   const LossParts loss = model->forward_backward(fx.batch(0));
   EXPECT_NEAR(loss.loss, fx.ref["loss_per_step"][0].get<double>(), 1e-4 * fx.ref["loss_per_step"][0].get<double>());
-  const formats::SafetensorsFile ref = formats::SafetensorsFile::open(test::fixture(kDir + "/grads_step0.safetensors"));
+  const formats::SafetensorsFile ref = formats::SafetensorsFile::open(Fixture::path("grads_step0.safetensors"));
   EXPECT_EQ(ref.names().size(), model->params().size());
   for (const Param& p : model->params().params()) {
     const Tensor& g = ref.get(p.name);
@@ -74,8 +37,8 @@ TEST(FixtureTraining, Step0GradientsMatchTorch) {
 TEST(FixtureTraining, TenStepTrajectoryAndFinalWeights) {
   const Fixture fx;
   for (bool recompute : {false, true}) {
-    auto model = TrainModel::from_pretrained(test::fixture(kDir + "/init"), {.recompute = recompute});
-    Trainer trainer(*model, fixture_config(fx.ref["hyperparams"]));
+    auto model = TrainModel::from_pretrained(Fixture::path("init"), {.recompute = recompute});
+    Trainer trainer(*model, fx.trainer_config());
     for (int64_t s = 0; s < fx.steps; ++s) {
       const StepResult r = trainer.step(fx.batch(s));
       ASSERT_FALSE(r.skipped) << r.skip_reason;
@@ -85,7 +48,7 @@ TEST(FixtureTraining, TenStepTrajectoryAndFinalWeights) {
       EXPECT_DOUBLE_EQ(r.lr, 3e-3);
     }
     EXPECT_EQ(trainer.step_count(), fx.steps);
-    const formats::Checkpoint final_ckpt = formats::Checkpoint::open_dir(test::fixture(kDir + "/final"));
+    const formats::Checkpoint final_ckpt = formats::Checkpoint::open_dir(Fixture::path("final"));
     double max_abs = 0, max_rel_l2 = 0;
     int64_t total = 0, off_by_more = 0;  // elements further than 1e-3 from torch's
     std::string worst;

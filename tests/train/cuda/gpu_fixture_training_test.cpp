@@ -17,50 +17,25 @@
 namespace nova::train {
 namespace {
 
-const std::string kDir = "train/llama-train";
-
 // Measured on an H100 (bf16 vs torch's fp32 run): see docs/TRAINING.md.
 constexpr double kBf16LossTolerance = 1e-2;  // relative, per step
 constexpr double kBf16GradTolerance = 5e-2;  // per-tensor relative L2 of the step-0 gradients
 
-struct Fixture {
-  nlohmann::json ref;
-  std::vector<int32_t> tokens;  // [steps, B, T + 1]
-  int64_t B = 0, T = 0, steps = 0;
+// The fixture with its model loaded as the GPU trainer takes it.
+struct Fixture : test::TrainFixture {
   formats::ModelConfig config;
   ParamStore init;
 
-  Fixture() {
-    ref = nlohmann::json::parse(nova::test::read_file(nova::test::fixture(kDir + "/ref.json")));
-    B = ref["B"];
-    T = ref["T"];
-    steps = ref["steps"];
-    const std::string bytes = nova::test::read_file(nova::test::fixture(kDir + "/tokens.bin"));
-    tokens.resize(bytes.size() / 4);
-    std::memcpy(tokens.data(), bytes.data(), tokens.size() * 4);
-    config = formats::load_hf_config(nova::test::fixture(kDir + "/init/config.json"));
-    init = load_params(config, formats::Checkpoint::open_dir(nova::test::fixture(kDir + "/init")));
-  }
-  Batch batch(int64_t step) const { return Batch::from_sequences(tokens.data() + step * B * (T + 1), B, T + 1); }
+  Fixture()
+      : config(formats::load_hf_config(path("init/config.json"))),
+        init(load_params(config, formats::Checkpoint::open_dir(path("init")))) {}
 };
-
-TrainerConfig fixture_config(const nlohmann::json& hp) {
-  TrainerConfig c;
-  c.adamw.beta1 = hp["betas"][0];
-  c.adamw.beta2 = hp["betas"][1];
-  c.adamw.eps = hp["eps"];
-  c.adamw.weight_decay = hp["weight_decay"];
-  c.schedule.kind = LrScheduleKind::Constant;
-  c.schedule.lr = hp["lr"];
-  c.grad_clip = hp["grad_clip"];
-  return c;
-}
 
 TEST(GpuFixtureTraining, Step0GradientsMatchTorch) {
   NOVA_REQUIRE_GPU();
   const Fixture fx;
   const formats::SafetensorsFile ref =
-      formats::SafetensorsFile::open(nova::test::fixture(kDir + "/grads_step0.safetensors"));
+      formats::SafetensorsFile::open(Fixture::path("grads_step0.safetensors"));
   const double want_loss = fx.ref["loss_per_step"][0];
   {  // the CPU path's distance to torch, for scale
     TrainModel cpu(fx.config, fx.init);
@@ -102,9 +77,9 @@ TEST(GpuFixtureTraining, Step0GradientsMatchTorch) {
 TEST(GpuFixtureTraining, TenStepTrajectoryAndFinalWeightsFp32) {
   NOVA_REQUIRE_GPU();
   const Fixture fx;
-  const formats::Checkpoint final_ckpt = formats::Checkpoint::open_dir(nova::test::fixture(kDir + "/final"));
+  const formats::Checkpoint final_ckpt = formats::Checkpoint::open_dir(Fixture::path("final"));
   for (bool recompute : {false, true}) {
-    GpuTrainer trainer(fx.config, fx.init, fixture_config(fx.ref["hyperparams"]),
+    GpuTrainer trainer(fx.config, fx.init, fx.trainer_config(),
                        {.device = 0, .bf16 = false, .recompute = recompute});
     double worst_loss = 0, worst_norm = 0;
     for (int64_t s = 0; s < fx.steps; ++s) {
@@ -120,7 +95,7 @@ TEST(GpuFixtureTraining, TenStepTrajectoryAndFinalWeightsFp32) {
     }
     EXPECT_EQ(trainer.step_count(), fx.steps);
     ParamStore params = make_params(fx.config);
-    AdamW opt(params, fixture_config(fx.ref["hyperparams"]).adamw);
+    AdamW opt(params, fx.trainer_config().adamw);
     trainer.download(params, opt);
     EXPECT_EQ(opt.step_count(), fx.steps);
     double max_abs = 0, max_rel = 0;
@@ -157,7 +132,7 @@ TEST(GpuFixtureTraining, TenStepTrajectoryBf16) {
   NOVA_REQUIRE_GPU();
   const Fixture fx;
   for (bool recompute : {false, true}) {
-    GpuTrainer trainer(fx.config, fx.init, fixture_config(fx.ref["hyperparams"]),
+    GpuTrainer trainer(fx.config, fx.init, fx.trainer_config(),
                        {.device = 0, .bf16 = true, .recompute = recompute});
     double worst = 0;
     for (int64_t s = 0; s < fx.steps; ++s) {

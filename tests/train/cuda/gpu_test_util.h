@@ -10,6 +10,7 @@
 
 #include "train/gpu/gpu_device.h"
 #include "train/param_store.h"
+#include "../train_fixture.h"
 
 #define NOVA_REQUIRE_GPU()                                                      \
   do {                                                                          \
@@ -19,16 +20,6 @@
   } while (0)
 
 namespace nova::train::test {
-
-// ||a - b|| / ||b|| over n floats.
-inline double rel_l2(const float* a, const float* b, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
-}
 
 // The largest per-parameter relative L2 difference of the grads (or values) of two stores, and
 // the parameter it belongs to.
