@@ -22,25 +22,6 @@ __global__ void embedding_kernel(const T* table, int64_t dim, const int32_t* ids
 }
 
 // One block per group; sum of squares in double, like the CPU kernel, so both round the same way.
-__global__ void rmsnorm_kernel(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y) {
-  __shared__ double partial[kThreads / 32];
-  for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
-    const float* xr = x + g * dim;
-    double ss = 0.0;
-    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += static_cast<double>(xr[i]) * xr[i];
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = ss;
-    __syncthreads();
-    double total = 0.0;
-    for (int i = 0; i < kThreads / 32; ++i) total += partial[i];
-    const float mean = static_cast<float>(total / static_cast<double>(dim));
-    const float inv = 1.0f / sqrtf(mean + eps);
-    float* yr = y + g * dim;
-    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
-    __syncthreads();  // `partial` is reused by the next group
-  }
-}
-
 __global__ void rope_kernel(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos,
                             const float* sin, int64_t half) {
   const int64_t total = rows * heads * half;
@@ -119,10 +100,7 @@ void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t
 }
 
 void launch_rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y, cudaStream_t s) {
-  if (groups == 0) return;
-  if (launch_norm_vec(x, nullptr, nullptr, groups, dim, w, eps, y, s)) return;
-  rmsnorm_kernel<<<grid_for(groups, 1), kThreads, 0, s>>>(x, groups, dim, w, eps, y);
-  check_launch("rmsnorm");
+  launch_norm(x, nullptr, nullptr, groups, dim, w, eps, y, s);
 }
 
 void launch_rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos, const float* sin,

@@ -11,18 +11,21 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// x += delta, then rmsnorm_kernel's arithmetic on the sums. Each thread reads back only the
-// elements it wrote itself, so no barrier is needed between the add and the scaling.
-__global__ void add_rmsnorm_kernel(float* x, const float* delta, int64_t groups, int64_t dim, const float* w,
-                                   float eps, float* y) {
+// The rmsnorm of rows x_in (+ delta, when given; the sum also written to x_out when given, which
+// may alias x_in), one block per group looping over its elements: the fallback of norm_vec_kernel
+// for rows it cannot take. Each thread reads back only the elements it wrote itself, so no barrier
+// is needed between the add and the scaling; y may alias x_in when x_out is null.
+__global__ void norm_loop_kernel(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim,
+                                 const float* w, float eps, float* y) {
   __shared__ double partial[kThreads / 32];
   for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
-    float* xr = x + g * dim;
-    const float* dr = delta + g * dim;
+    const float* xr = x_in + g * dim;
+    const float* dr = delta ? delta + g * dim : nullptr;
+    float* outr = x_out ? x_out + g * dim : nullptr;
     double ss = 0.0;
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
-      const float v = xr[i] + dr[i];
-      xr[i] = v;
+      const float v = dr ? xr[i] + dr[i] : xr[i];
+      if (outr) outr[i] = v;
       ss += static_cast<double>(v) * v;
     }
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
@@ -33,7 +36,7 @@ __global__ void add_rmsnorm_kernel(float* x, const float* delta, int64_t groups,
     const float mean = static_cast<float>(total / static_cast<double>(dim));
     const float inv = 1.0f / sqrtf(mean + eps);
     float* yr = y + g * dim;
-    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
+    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = w[i] * ((outr ? outr[i] : xr[i]) * inv);
     __syncthreads();  // `partial` is reused by the next group
   }
 }
@@ -42,7 +45,7 @@ __global__ void add_rmsnorm_kernel(float* x, const float* delta, int64_t groups,
 // its share of the row in registers: one memory round trip in, one out (the loop kernels above
 // make one per element they handle, a dependent chain, ~10 us per 2048-wide row). x_out / delta
 // may be null (plain rmsnorm); y may alias x_in then (all reads precede the barrier, all writes
-// follow it). Sums of squares in double as rmsnorm_kernel; only their order differs.
+// follow it). Sums of squares in double as norm_loop_kernel; only their order differs.
 constexpr int kVecThreads = 256, kVecMax = 8;
 __global__ void __launch_bounds__(kVecThreads) norm_vec_kernel(const float* x_in, const float* delta, float* x_out,
                                                                 int64_t groups, int64_t dim, const float* w, float eps,
@@ -131,8 +134,8 @@ __global__ void rope_store_kv_kernel(const __grid_constant__ RopeStoreArgs a) {
 
 }  // namespace
 
-bool launch_norm_vec(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim, const float* w,
-                     float eps, float* y, cudaStream_t s) {
+static bool launch_norm_vec(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim,
+                            const float* w, float eps, float* y, cudaStream_t s) {
   if (dim % 4 != 0 || dim > int64_t{4} * kVecThreads * kVecMax || !aligned16(x_in) || !aligned16(w) || !aligned16(y) ||
       (delta && !aligned16(delta)))
     return false;
@@ -141,12 +144,17 @@ bool launch_norm_vec(const float* x_in, const float* delta, float* x_out, int64_
   return true;
 }
 
+void launch_norm(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim, const float* w,
+                 float eps, float* y, cudaStream_t s) {
+  if (groups == 0) return;
+  if (launch_norm_vec(x_in, delta, x_out, groups, dim, w, eps, y, s)) return;
+  norm_loop_kernel<<<grid_for(groups, 1), kThreads, 0, s>>>(x_in, delta, x_out, groups, dim, w, eps, y);
+  check_launch("rmsnorm");
+}
+
 void launch_add_rmsnorm(float* x, const float* delta, int64_t groups, int64_t dim, const float* w, float eps, float* y,
                         cudaStream_t s) {
-  if (groups == 0) return;
-  if (launch_norm_vec(x, delta, x, groups, dim, w, eps, y, s)) return;
-  add_rmsnorm_kernel<<<grid_for(groups, 1), kThreads, 0, s>>>(x, delta, groups, dim, w, eps, y);
-  check_launch("add_rmsnorm");
+  launch_norm(x, delta, x, groups, dim, w, eps, y, s);
 }
 
 void launch_rope_store_kv(const RopeStoreArgs& a, cudaStream_t s) {

@@ -45,6 +45,26 @@ LtMatmul::~LtMatmul() {
   cublasLtDestroy(handle_);
 }
 
+bool lt_best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                  cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, size_t workspace_bytes, uint32_t a_align,
+                  uint32_t b_align, uint32_t c_align, cublasLtMatmulAlgo_t* algo) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  check_cublas(cublasLtMatmulPreferenceCreate(&pref), "preference");
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                       sizeof workspace_bytes);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a_align, sizeof a_align);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &b_align, sizeof b_align);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &c_align, sizeof c_align);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &c_align, sizeof c_align);
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, desc, a, b, c, c, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0) return false;
+  *algo = result.algo;
+  return true;
+}
+
 LtMatmul::Plan& LtMatmul::plan(const Key& key) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
@@ -61,22 +81,8 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key) {
   check_cublas(cublasLtMatrixLayoutCreate(&p.b, ab, K, M, K), "layout B");
   check_cublas(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, N, M, N), "layout C");
 
-  cublasLtMatmulPreference_t pref = nullptr;
-  check_cublas(cublasLtMatmulPreferenceCreate(&pref), "preference");
-  const uint32_t a_al = static_cast<uint32_t>(al_w), b_al = static_cast<uint32_t>(al_x),
-                 c_al = static_cast<uint32_t>(al_y);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
-                                       sizeof workspace_bytes_);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a_al, sizeof a_al);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &b_al, sizeof b_al);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &c_al, sizeof c_al);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &c_al, sizeof c_al);
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+  if (!lt_best_algo(handle_, p.desc, p.a, p.b, p.c, workspace_bytes_, static_cast<uint32_t>(al_w),
+                    static_cast<uint32_t>(al_x), static_cast<uint32_t>(al_y), &p.algo)) {
     cublasLtMatrixLayoutDestroy(p.a);
     cublasLtMatrixLayoutDestroy(p.b);
     cublasLtMatrixLayoutDestroy(p.c);
@@ -84,7 +90,6 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key) {
     fail("linear", "cuBLASLt has no algorithm for M=" + std::to_string(M) + " N=" + std::to_string(N) +
                        " K=" + std::to_string(K) + " " + std::string(dtype_name(dtype)));
   }
-  p.algo = result.algo;
   return plans_.emplace(key, p).first->second;
 }
 

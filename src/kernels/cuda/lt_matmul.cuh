@@ -13,6 +13,13 @@
 
 namespace nova::kernels::cuda {
 
+// cuBLASLt's heuristic choice for `desc` over layouts a, b and c (also used for d) within
+// `workspace_bytes`, for operands whose pointers are aligned to a_align, b_align and c_align bytes
+// (algorithms depend on it); false when it has none.
+bool lt_best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                  cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, size_t workspace_bytes, uint32_t a_align,
+                  uint32_t b_align, uint32_t c_align, cublasLtMatmulAlgo_t* algo);
+
 class LtMatmul {
  public:
   LtMatmul();

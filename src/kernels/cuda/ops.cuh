@@ -15,11 +15,11 @@ namespace nova::kernels::cuda {
 void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, int64_t n, float* out,
                       cudaStream_t s);
 void launch_rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y, cudaStream_t s);
-// The rmsnorm of rows (x_in + delta, when delta is given), also written to x_out when given, with
-// each row held in registers (fused.cu); false, launching nothing, for rows it does not fit
-// (width not a multiple of 4 or over 8192, pointers not 16-byte aligned).
-bool launch_norm_vec(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim, const float* w,
-                     float eps, float* y, cudaStream_t s);
+// The rmsnorm of rows (x_in + delta, when delta is given), the sum also written to x_out when
+// given (fused.cu): rows held in registers with 16-byte loads where they fit (width a multiple of
+// 4 up to 8192, 16-byte aligned pointers), else one block looping over each row.
+void launch_norm(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim, const float* w,
+                 float eps, float* y, cudaStream_t s);
 // x += delta, then y = rmsnorm(x) (y aliases neither).
 void launch_add_rmsnorm(float* x, const float* delta, int64_t groups, int64_t dim, const float* w, float eps, float* y,
                         cudaStream_t s);

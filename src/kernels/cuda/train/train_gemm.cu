@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/lt_matmul.cuh"
 #include "kernels/cuda/train/train_common.cuh"
 #include "kernels/cuda/train/train_ops.h"
 
@@ -122,25 +123,10 @@ struct TrainGemm::Impl {
       check_cublas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
       check_cublas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
 
-      cublasLtMatmulPreference_t pref = nullptr;
-      check_cublas(cublasLtMatmulPreferenceCreate(&pref), "preference");
-      const size_t ws = kWorkspaceBytes;
-      const uint32_t a_al = uint32_t(std::get<5>(key)), b_al = uint32_t(std::get<6>(key)),
-                     c_al = uint32_t(std::get<7>(key));
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a_al, sizeof a_al);
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &b_al, sizeof b_al);
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &c_al, sizeof c_al);
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &c_al, sizeof c_al);
-      cublasLtMatmulHeuristicResult_t result{};
-      int found = 0;
-      const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result,
-                                                               &found);
-      cublasLtMatmulPreferenceDestroy(pref);
-      if (st != CUBLAS_STATUS_SUCCESS || found == 0)
+      if (!lt_best_algo(handle, p.desc, p.a, p.b, p.c, kWorkspaceBytes, uint32_t(std::get<5>(key)),
+                        uint32_t(std::get<6>(key)), uint32_t(std::get<7>(key)), &p.algo))
         fail("train gemm", "cuBLASLt has no algorithm for op " + std::to_string(int(op)) + " M=" + std::to_string(M) +
                                " N=" + std::to_string(N) + " K=" + std::to_string(K));
-      p.algo = result.algo;
     } catch (...) {
       destroy(p);
       throw;
