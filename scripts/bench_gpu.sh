@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole GPU benchmark suite of BENCHMARKS.md ("CUDA", "CUDA training"): NovaLM and PyTorch
+# (eager, torch.compile) on the same random-weight Llama-3.2-1B / Llama-3.1-8B / 124M shapes, on
+# the GPU machine. Build and stage here first:
+#   bash scripts/test_gpu.sh prepare --target bench_cuda_decode bench_cuda_train
+# then, through the device tool (carrying .gpu):
+#   run(command="bash scripts/bench_gpu.sh run [inference|training|all] 2>&1 | tee $OUT/bench_gpu.log", carry=[".gpu"])
+# Each half takes several minutes (torch.compile is most of it); one device call is capped at 10
+# minutes, so `all` may not fit in one call: run the halves as two calls on the same machine kind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "${1:-}" = run ] || { sed -n 2,10p "$0" >&2; exit 2; }
+part=${2:-all}
+if [ ! -x build-cuda/bin/bench_cuda_decode ]; then
+  [ -f .gpu/bundle.tgz ] || { echo "bench_gpu: no .gpu/bundle.tgz: run 'scripts/test_gpu.sh prepare' and carry .gpu" >&2; exit 2; }
+  tar xzf .gpu/bundle.tgz -C .gpu
+  mkdir -p build-cuda
+  cp -r .gpu/build-cuda/. build-cuda/
+fi
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+git rev-parse --short HEAD 2>/dev/null || true
+
+if [ "$part" = inference ] || [ "$part" = all ]; then
+  echo "== NovaLM decode + prefill (1B, 8B; batch 1 and 32; prompts 512 and 8192)"
+  build-cuda/bin/bench_cuda_decode --models 1b,8b --micro 0
+  echo "== PyTorch decode + prefill (eager SDPA, torch.compile)"
+  python3 bench/torch_decode.py --models 1b,8b --compile 1b,8b
+fi
+if [ "$part" = training ] || [ "$part" = all ]; then
+  echo "== NovaLM training (124M, 1B; seq 1024; bf16 mixed precision)"
+  build-cuda/bin/bench_cuda_train --models 124m,1b --batch 124m:64,1b:16
+  echo "== PyTorch training (eager, torch.compile)"
+  python3 bench/torch_train.py --batch 124m:64,1b:16
+fi
