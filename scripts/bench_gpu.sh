@@ -5,8 +5,8 @@
 #   bash scripts/test_gpu.sh prepare --target bench_cuda_decode bench_cuda_train
 # then, through the device tool (carrying .gpu):
 #   run(command="bash scripts/bench_gpu.sh run [inference|training|all] 2>&1 | tee $OUT/bench_gpu.log", carry=[".gpu"])
-# Each half takes several minutes (torch.compile is most of it); one device call is capped at 10
-# minutes, so `all` may not fit in one call: run the halves as two calls on the same machine kind.
+# `all` took 128 s on an H100 (2026-11-24, BENCHMARKS.md "CUDA: the whole suite in one call"; the
+# halves alone, on a fresh machine, 115 s and 153 s), inside one device call's 10 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
