@@ -183,40 +183,15 @@ class GpuTrainModel::Impl {
 
 namespace {
 
-// A micro-batch's ids as the device needs them: inputs, targets and the embedding backward's
-// grouping (rows of each distinct input id), laid out in one int32 array.
-struct StagedIds {
-  int64_t n_unique = 0;
-};
-
-// inputs [M], targets [M], unique [M], offsets [M + 1], positions [M] into `out` (5M + 1), the
-// ids already checked to lie in [0, vocab). A counting sort (O(M + vocab), `counts` is scratch of
-// vocab + 1 entries): each id's positions in batch order, ids ascending — what a stable sort by id
-// gives, without a comparison sort on the host while the GPU waits.
-StagedIds stage_ids(const Batch& b, int64_t vocab, std::vector<int32_t>& counts, int32_t* out) {
+// A micro-batch's ids as the device needs them, in one int32 array of 5M + 1 entries: inputs [M],
+// targets [M], then the embedding backward's grouping — unique [M], offsets [M + 1], positions
+// [M] (kernels' build_embedding_groups; `counts` is its scratch). The ids are already checked to
+// lie in [0, vocab). Returns the number of distinct input ids.
+int64_t stage_ids(const Batch& b, int64_t vocab, std::vector<int32_t>& counts, int32_t* out) {
   const int64_t M = b.B * b.T;
-  int32_t* inputs = out;
-  int32_t* targets = out + M;
-  int32_t* unique = out + 2 * M;
-  int32_t* offsets = out + 3 * M;
-  int32_t* positions = out + 4 * M + 1;
-  std::copy(b.inputs.begin(), b.inputs.end(), inputs);
-  std::copy(b.targets.begin(), b.targets.end(), targets);
-  counts.assign(static_cast<size_t>(vocab) + 1, 0);
-  for (int64_t i = 0; i < M; ++i) ++counts[static_cast<size_t>(inputs[i]) + 1];
-  StagedIds s;
-  for (int64_t id = 0; id < vocab; ++id) {  // counts[id] := first slot of id (exclusive prefix sum)
-    const int32_t n = counts[static_cast<size_t>(id) + 1];
-    if (n > 0) {
-      unique[s.n_unique] = static_cast<int32_t>(id);
-      offsets[s.n_unique] = counts[static_cast<size_t>(id)];
-      ++s.n_unique;
-    }
-    counts[static_cast<size_t>(id) + 1] += counts[static_cast<size_t>(id)];
-  }
-  offsets[s.n_unique] = static_cast<int32_t>(M);
-  for (int64_t i = 0; i < M; ++i) positions[counts[static_cast<size_t>(inputs[i])]++] = static_cast<int32_t>(i);
-  return s;
+  std::copy(b.inputs.begin(), b.inputs.end(), out);
+  std::copy(b.targets.begin(), b.targets.end(), out + M);
+  return ops::build_embedding_groups(out, M, vocab, out + 2 * M, out + 3 * M, out + 4 * M + 1, counts);
 }
 
 template <class Act>
@@ -244,7 +219,7 @@ class Engine final : public GpuTrainModel::Impl {
       synchronize();
       pin.allocate(id_bytes);
     }
-    const StagedIds staged = stage_ids(b, config_.vocab_size, id_counts_, pin.as<int32_t>());
+    const int64_t n_unique = stage_ids(b, config_.vocab_size, id_counts_, pin.as<int32_t>());
     gpu::StepProfile* prof = profile_.get();
     gpu::mark(prof, "ids H2D");
     check_cuda(cudaMemcpyAsync(ids_, pin.as<int32_t>(), id_bytes, cudaMemcpyHostToDevice, st), "cudaMemcpyAsync");
@@ -288,34 +263,11 @@ class Engine final : public GpuTrainModel::Impl {
     const int32_t* d_offsets = ids_ + 3 * M;
     const int32_t* d_positions = ids_ + 4 * M + 1;
     gpu::mark(prof, "embedding bwd");
-    ops::embedding_backward(G + embed_, dx_, d_unique, d_offsets, d_positions, staged.n_unique, H, st);
+    ops::embedding_backward(G + embed_, dx_, d_unique, d_offsets, d_positions, n_unique, H, st);
     return counted;
   }
 
  private:
-  // The batch's shape and ids, checked before anything is queued; returns its counted targets.
-  int64_t check_batch(const Batch& b) const {
-    require(b.B > 0 && b.T > 0, "batch", "B and T must be positive");
-    require(static_cast<int64_t>(b.inputs.size()) == b.B * b.T && static_cast<int64_t>(b.targets.size()) == b.B * b.T,
-            "batch", "inputs and targets must hold B*T = " + std::to_string(b.B * b.T) + " ids");
-    // The messages are built only for a bad id: building one per element cost the host ~0.5 us
-    // each, tens of ms per step at 64K tokens, while the GPU waited.
-    const int64_t V = config_.vocab_size;
-    for (size_t i = 0; i < b.inputs.size(); ++i)
-      if (b.inputs[i] < 0 || b.inputs[i] >= V)
-        fail("batch", "input id " + std::to_string(b.inputs[i]) + " at index " + std::to_string(i) +
-                          " is outside the vocabulary [0, " + std::to_string(V) + ")");
-    int64_t counted = 0;
-    for (size_t i = 0; i < b.targets.size(); ++i) {
-      const int32_t t = b.targets[i];
-      if (t != kIgnoreIndex && (t < 0 || t >= V))
-        fail("cross_entropy", "target " + std::to_string(t) + " at index " + std::to_string(i) +
-                                  " is outside the vocabulary [0, " + std::to_string(V) + ")");
-      counted += t != kIgnoreIndex;
-    }
-    return counted;
-  }
-
   const gpu::LayerActs<Act>& acts_for(int l) const { return acts_[options_.recompute ? 0 : static_cast<size_t>(l)]; }
 
   gpu::LayerPass<Act> layer_pass() {

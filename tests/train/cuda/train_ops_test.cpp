@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <set>
 
 #include "kernels/cuda/train/train_ops.h"
 #include "train/adamw.h"
@@ -83,11 +84,12 @@ TEST(TrainOpsCudaF32, EmbeddingForwardBackward) {
     DeviceArray<int32_t> dids(ids);
     DeviceArray<float> dtable(table), dout_(dout), dgrad(dt0), out(n * dim);
     kt::embedding_forward(out.get(), dids.get(), n, dtable.get(), dim, nullptr);
-    const kt::EmbeddingGroups g = kt::build_embedding_groups(ids.data(), n);
-    ASSERT_EQ(g.offsets.size(), g.unique_ids.size() + 1);
-    DeviceArray<int32_t> du(g.unique_ids), doff(g.offsets), dpos(g.positions);
-    kt::embedding_backward(dgrad.get(), dout_.get(), du.get(), doff.get(), dpos.get(), int64_t(g.unique_ids.size()),
-                           dim, nullptr);
+    std::vector<int32_t> unique(n), offsets(n + 1), positions(n), counts;
+    const int64_t n_unique =
+        kt::build_embedding_groups(ids.data(), n, V, unique.data(), offsets.data(), positions.data(), counts);
+    ASSERT_EQ(n_unique, int64_t(std::set<int32_t>(ids.begin(), ids.end()).size()));
+    DeviceArray<int32_t> du(unique), doff(offsets), dpos(positions);
+    kt::embedding_backward(dgrad.get(), dout_.get(), du.get(), doff.get(), dpos.get(), n_unique, dim, nullptr);
     std::vector<float> ref(n * dim), dref = dt0;
     train::embedding_forward(ref.data(), ids.data(), n, table.data(), dim);
     train::embedding_backward(dref.data(), dout.data(), ids.data(), n, dim);

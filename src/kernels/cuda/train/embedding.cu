@@ -1,8 +1,7 @@
 // Token embedding: the forward gathers table rows; the backward adds each distinct token's
 // output-gradient rows into its table row in the order build_embedding_groups listed them, one
 // thread per (token, column): no atomics, so the sum is the same every run.
-#include <algorithm>
-#include <numeric>
+#include <vector>
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/train/train_common.cuh"
@@ -44,21 +43,23 @@ __global__ void embedding_backward_kernel(float* dtable, const float* dout, cons
 
 }  // namespace
 
-EmbeddingGroups build_embedding_groups(const int32_t* ids, int64_t n) {
-  EmbeddingGroups g;
-  g.positions.resize(static_cast<size_t>(n));
-  std::iota(g.positions.begin(), g.positions.end(), 0);
-  // Stable: a token's rows stay in batch order, so its gradient sums in that order.
-  std::stable_sort(g.positions.begin(), g.positions.end(), [&](int32_t a, int32_t b) { return ids[a] < ids[b]; });
-  for (int64_t k = 0; k < n; ++k) {
-    const int32_t id = ids[g.positions[static_cast<size_t>(k)]];
-    if (g.unique_ids.empty() || g.unique_ids.back() != id) {
-      g.unique_ids.push_back(id);
-      g.offsets.push_back(static_cast<int32_t>(k));
+int64_t build_embedding_groups(const int32_t* ids, int64_t n, int64_t vocab, int32_t* unique_ids, int32_t* offsets,
+                               int32_t* positions, std::vector<int32_t>& counts) {
+  counts.assign(static_cast<size_t>(vocab) + 1, 0);
+  for (int64_t i = 0; i < n; ++i) ++counts[static_cast<size_t>(ids[i]) + 1];
+  int64_t n_unique = 0;
+  for (int64_t id = 0; id < vocab; ++id) {  // counts[id] := first slot of id (exclusive prefix sum)
+    const int32_t c = counts[static_cast<size_t>(id) + 1];
+    if (c > 0) {
+      unique_ids[n_unique] = static_cast<int32_t>(id);
+      offsets[n_unique] = counts[static_cast<size_t>(id)];
+      ++n_unique;
     }
+    counts[static_cast<size_t>(id) + 1] += counts[static_cast<size_t>(id)];
   }
-  g.offsets.push_back(static_cast<int32_t>(n));
-  return g;
+  offsets[n_unique] = static_cast<int32_t>(n);
+  for (int64_t i = 0; i < n; ++i) positions[counts[static_cast<size_t>(ids[i])]++] = static_cast<int32_t>(i);
+  return n_unique;
 }
 
 void embedding_forward(float* out, const int32_t* ids, int64_t n, const float* table, int64_t dim,

@@ -64,12 +64,13 @@ void embedding_forward(float* out, const int32_t* ids, int64_t n, const float* t
 // n_unique + 1 entries). build_embedding_groups makes the three arrays from the batch's ids.
 void embedding_backward(float* dtable, const float* dout, const int32_t* unique_ids, const int32_t* offsets,
                         const int32_t* positions, int64_t n_unique, int64_t dim, cudaStream_t stream);
-// (Added by train_kernels.) Host side: the groups embedding_backward reads, from the batch's n
-// ids (host memory): unique_ids ascending, each token's positions in batch order.
-struct EmbeddingGroups {
-  std::vector<int32_t> unique_ids, offsets, positions;
-};
-EmbeddingGroups build_embedding_groups(const int32_t* ids, int64_t n);
+// Host side: the groups embedding_backward reads, from the batch's n ids (host memory, each in
+// [0, vocab)): unique_ids ascending (n entries suffice), offsets (n + 1), positions (n: each
+// token's rows in batch order, so its gradient sums in that order). A counting sort, O(n + vocab)
+// with `counts` as scratch, so the host grouping a step's ids does not keep the GPU waiting.
+// Returns the number of distinct ids.
+int64_t build_embedding_groups(const int32_t* ids, int64_t n, int64_t vocab, int32_t* unique_ids, int32_t* offsets,
+                               int32_t* positions, std::vector<int32_t>& counts);
 
 // ---- RMSNorm over groups of `dim` (the block norms read the fp32 residual: TIn = float; the
 // per-head q/k norm of Qwen3 reads T) ----
