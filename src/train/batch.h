@@ -17,6 +17,9 @@ struct Batch {
   static Batch from_sequences(const int32_t* tokens, int64_t B, int64_t T_plus_1);
   // Positions whose target counts (not -100).
   int64_t target_count() const;
+  // B, T positive, inputs and targets B*T ids each, every input id in [0, vocab); else
+  // nova::Error naming the first bad one. (Targets are cross_entropy's to check.)
+  void check(int64_t vocab) const;
 };
 
 }  // namespace nova::train

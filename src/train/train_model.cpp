@@ -34,16 +34,6 @@ std::unique_ptr<TrainModel> TrainModel::from_pretrained(const std::string& dir, 
   return std::make_unique<TrainModel>(std::move(c), std::move(p), options);
 }
 
-void TrainModel::check_batch(const Batch& b) const {
-  require(b.B > 0 && b.T > 0, "batch", "B and T must be positive");
-  require(static_cast<int64_t>(b.inputs.size()) == b.B * b.T && static_cast<int64_t>(b.targets.size()) == b.B * b.T,
-          "batch", "inputs and targets must hold B*T = " + std::to_string(b.B * b.T) + " ids");
-  for (size_t i = 0; i < b.inputs.size(); ++i)
-    require(b.inputs[i] >= 0 && b.inputs[i] < config_.vocab_size, "batch",
-            "input id " + std::to_string(b.inputs[i]) + " at index " + std::to_string(i) +
-                " is outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
-}
-
 void TrainModel::prepare_rope(int64_t B, int64_t T) {
   if (B == rope_B_ && T == rope_T_) return;
   const model::RopeFrequencies f = model::rope_frequencies(config_, T);
@@ -65,7 +55,7 @@ LossParts TrainModel::forward(const Batch& batch) { return run(batch, false, 0.0
 LossParts TrainModel::forward_backward(const Batch& batch, double weight) { return run(batch, true, weight); }
 
 LossParts TrainModel::run(const Batch& batch, bool backward, double weight) {
-  check_batch(batch);
+  batch.check(config_.vocab_size);
   const formats::ModelConfig& c = config_;
   const int64_t M = batch.B * batch.T, H = c.hidden_size, V = c.vocab_size;
   const int L = c.num_layers;

@@ -57,7 +57,6 @@ class TrainModel {
 
  private:
   LossParts run(const Batch& batch, bool backward, double weight);
-  void check_batch(const Batch& b) const;
   void prepare_rope(int64_t B, int64_t T);
 
   formats::ModelConfig config_;

@@ -202,7 +202,10 @@ class Engine final : public GpuTrainModel::Impl {
   ~Engine() override { cudaStreamSynchronize(stream_); }
 
   int64_t enqueue(const Batch& b, bool backward, float dloss, int slot) override {
-    const int64_t counted = check_batch(b);
+    // Checked before anything is queued: the kernels cannot report a bad id.
+    b.check(config_.vocab_size);
+    check_targets(b.targets.data(), b.B * b.T, config_.vocab_size);
+    const int64_t counted = b.target_count();
     ensure_scalar(slot);
     prepare(b.B, b.T);
     const formats::ModelConfig& c = config_;

@@ -12,13 +12,15 @@
 
 namespace nova::train {
 
-namespace {
 void check_targets(const int32_t* targets, int64_t rows, int64_t vocab) {
   for (int64_t r = 0; r < rows; ++r)
-    require(targets[r] == kIgnoreIndex || (targets[r] >= 0 && targets[r] < vocab), "cross_entropy",
-            "target " + std::to_string(targets[r]) + " at row " + std::to_string(r) + " is outside the vocabulary [0, " +
-                std::to_string(vocab) + ") and is not the ignore index -100");
+    if (targets[r] != kIgnoreIndex && (targets[r] < 0 || targets[r] >= vocab))  // message only when bad
+      fail("cross_entropy", "target " + std::to_string(targets[r]) + " at row " + std::to_string(r) +
+                                " is outside the vocabulary [0, " + std::to_string(vocab) +
+                                ") and is not the ignore index -100");
 }
+
+namespace {
 
 // One row's loss log(sum_j exp(l_j - max)) - (l_target - max); `e` receives exp(l - max) (it may
 // be l itself: the target's logit is read first). Forward and fused forward+backward share it,

@@ -14,6 +14,11 @@ struct CrossEntropySum {
   int64_t count = 0;      // rows whose target is not kIgnoreIndex
 };
 
+// Throws nova::Error (naming "cross_entropy", the target and its row) for a target outside
+// [0, vocab) that is not kIgnoreIndex. The functions below run it first; a device path calls it
+// before queueing work whose kernel cannot throw.
+void check_targets(const int32_t* targets, int64_t rows, int64_t vocab);
+
 // Throws nova::Error for a target outside [0, vocab) that is not kIgnoreIndex.
 CrossEntropySum cross_entropy_forward(const float* logits, const int32_t* targets, int64_t rows, int64_t vocab);
 
