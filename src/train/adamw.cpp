@@ -21,21 +21,27 @@ AdamW::AdamW(ParamStore& params, AdamWConfig config) : params_(params), config_(
   }
 }
 
+AdamWScalars adamw_scalars(const AdamWConfig& config, double lr, int64_t step) {
+  const double t = static_cast<double>(step);
+  const double bias1 = 1.0 - std::pow(config.beta1, t);
+  const double bias2 = 1.0 - std::pow(config.beta2, t);
+  AdamWScalars s;
+  s.neg_step_size = static_cast<float>(-(lr / bias1));
+  s.bias2_sqrt = static_cast<float>(std::sqrt(bias2));
+  s.one_minus_b1 = static_cast<float>(1.0 - config.beta1);
+  s.b2 = static_cast<float>(config.beta2);
+  s.one_minus_b2 = static_cast<float>(1.0 - config.beta2);
+  s.eps = static_cast<float>(config.eps);
+  s.decay = static_cast<float>(1.0 - lr * config.weight_decay);
+  return s;
+}
+
 void AdamW::step(double lr) {
   require(m_.size() == params_.size(), "adamw", "the parameter set changed after the optimiser was made");
   ++step_;
-  // Scalars as torch computes them: Python floats (double), rounded to float32 where they meet a
-  // float32 tensor.
-  const double t = static_cast<double>(step_);
-  const double bias1 = 1.0 - std::pow(config_.beta1, t);
-  const double bias2 = 1.0 - std::pow(config_.beta2, t);
-  const float neg_step_size = static_cast<float>(-(lr / bias1));
-  const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  const float one_minus_b1 = static_cast<float>(1.0 - config_.beta1);
-  const float b2 = static_cast<float>(config_.beta2);
-  const float one_minus_b2 = static_cast<float>(1.0 - config_.beta2);
-  const float eps = static_cast<float>(config_.eps);
-  const float decay = static_cast<float>(1.0 - lr * config_.weight_decay);
+  const AdamWScalars sc = adamw_scalars(config_, lr, step_);
+  const float neg_step_size = sc.neg_step_size, bias2_sqrt = sc.bias2_sqrt, one_minus_b1 = sc.one_minus_b1, b2 = sc.b2,
+              one_minus_b2 = sc.one_minus_b2, eps = sc.eps, decay = sc.decay;
   size_t i = 0;
   for (Param& p : params_.params()) {
     float* w = p.data();

@@ -22,6 +22,14 @@ struct AdamWConfig {
   double weight_decay = 0.1;  // applied to Param::decays() parameters only
 };
 
+// One step's float32 scalars, derived as torch does (Python floats, i.e. double, rounded to
+// float32 where they meet a float32 tensor); the CPU loop and the GPU kernel both take these.
+struct AdamWScalars {
+  float neg_step_size = 0, bias2_sqrt = 1, one_minus_b1 = 0, b2 = 0, one_minus_b2 = 0, eps = 0, decay = 1;
+};
+// For update number `step` (1-based) at learning rate `lr`.
+AdamWScalars adamw_scalars(const AdamWConfig& config, double lr, int64_t step);
+
 class AdamW {
  public:
   // `params` must outlive the optimiser; its parameter set must not change afterwards.

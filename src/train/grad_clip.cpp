@@ -34,9 +34,13 @@ double global_grad_norm(const ParamStore& params) {
   return std::sqrt(total);
 }
 
-float clip_grads(ParamStore& params, double norm, double max_norm) {
+float clip_factor(double norm, double max_norm) {
   if (max_norm <= 0.0) return 1.0f;
-  const float coef = std::min(1.0f, static_cast<float>(max_norm / (static_cast<double>(static_cast<float>(norm)) + 1e-6)));
+  return std::min(1.0f, static_cast<float>(max_norm / (static_cast<double>(static_cast<float>(norm)) + 1e-6)));
+}
+
+float clip_grads(ParamStore& params, double norm, double max_norm) {
+  const float coef = clip_factor(norm, max_norm);
   if (coef == 1.0f) return coef;  // torch multiplies by 1.0 then: a no-op
   for (Param& p : params.params()) {
     float* g = p.grad_data();

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "train/adamw.h"
+#include "train/grad_clip.h"
 
 #ifdef NOVA_HAVE_CUDA
 #include "kernels/cuda/train/train_ops.h"
@@ -95,26 +97,18 @@ StepResult GpuTrainer::step(std::span<const Batch> micro_batches) {
   if (!std::isfinite(r.loss)) return skip("loss is not finite (" + std::to_string(r.loss) + ")");
   if (!std::isfinite(r.grad_norm)) return skip("gradient norm is not finite (" + std::to_string(r.grad_norm) + ")");
 
-  // clip_grads' factor, applied inside the AdamW kernel.
-  float coef = 1.0f;
-  if (config_.grad_clip > 0.0)
-    coef = std::min(1.0f, static_cast<float>(config_.grad_clip /
-                                             (static_cast<double>(static_cast<float>(r.grad_norm)) + 1e-6)));
-  // AdamW's scalars exactly as adamw.cpp derives them.
+  // AdamW with adamw.cpp's scalars and clip_grads' factor, applied inside the kernel.
   ++step_;
-  const AdamWConfig& a = config_.adamw;
-  const double t = static_cast<double>(step_);
-  const double bias1 = 1.0 - std::pow(a.beta1, t);
-  const double bias2 = 1.0 - std::pow(a.beta2, t);
+  const AdamWScalars a = adamw_scalars(config_.adamw, r.lr, step_);
   ops::AdamScalars s;
-  s.neg_step_size = static_cast<float>(-(r.lr / bias1));
-  s.bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  s.one_minus_beta1 = static_cast<float>(1.0 - a.beta1);
-  s.beta2 = static_cast<float>(a.beta2);
-  s.one_minus_beta2 = static_cast<float>(1.0 - a.beta2);
-  s.eps = static_cast<float>(a.eps);
-  s.decay = static_cast<float>(1.0 - r.lr * a.weight_decay);
-  s.grad_scale = coef;
+  s.neg_step_size = a.neg_step_size;
+  s.bias2_sqrt = a.bias2_sqrt;
+  s.one_minus_beta1 = a.one_minus_b1;
+  s.beta2 = a.b2;
+  s.one_minus_beta2 = a.one_minus_b2;
+  s.eps = a.eps;
+  s.decay = a.decay;
+  s.grad_scale = clip_factor(r.grad_norm, config_.grad_clip);
   model_->profile_mark("adamw");
   ops::adamw_step(model_->device_params(), state_->m.as<float>(), state_->v.as<float>(), model_->device_grads(),
                   static_cast<ops::bf16*>(model_->device_params_bf16()), state_->segments.as<ops::AdamSegment>(),
