@@ -84,17 +84,14 @@ CheckpointFileHook fault_injection_hook() {
 }
 
 // train.device cuda: the checks that need no data (a CUDA build, the device, a dense model), before
-// any work. The model's config comes from the checkpoint being resumed, model.init or model.config.
+// any work. A from-scratch MoE model.config was already refused when the config was read; a
+// checkpoint's architecture (the one being resumed, or model.init) is known only here.
 void check_gpu_run(const RunConfig& config, const std::string& resume_dir) {
   std::string why;
   if (!cuda_device_available(config.train.device_index, &why)) fail("train.device", why);
   const std::string dir = !resume_dir.empty() ? resume_dir : config.model.init;
-  if (!dir.empty()) {
-    const formats::ModelConfig mc = formats::load_hf_config((fs::path(dir) / "config.json").string());
-    check_gpu_trainable_model(mc, "train.device");
-  } else if (config.model.num_experts > 0) {
-    fail("train.device", "MoE training on the GPU is not supported yet (" + config.model.model_type + ")");
-  }
+  if (!dir.empty())
+    check_gpu_trainable_model(formats::load_hf_config((fs::path(dir) / "config.json").string()), "train.device");
 }
 
 std::string fixed(double v, int decimals = 4) {
