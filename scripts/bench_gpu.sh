@@ -12,13 +12,16 @@ cd "$(dirname "$0")/.."
 
 [ "${1:-}" = run ] || { sed -n 2,10p "$0" >&2; exit 2; }
 part=${2:-all}
-if [ ! -x build-cuda/bin/bench_cuda_decode ]; then
-  [ -f .gpu/bundle.tgz ] || { echo "bench_gpu: no .gpu/bundle.tgz: run 'scripts/test_gpu.sh prepare' and carry .gpu" >&2; exit 2; }
-  tar xzf .gpu/bundle.tgz -C .gpu
-  mkdir -p build-cuda
-  cp -r .gpu/build-cuda/. build-cuda/
+G=${NOVA_GPU_DIR:-.gpu}  # the staging folder (scripts/test_gpu.sh)
+# Unpacked unless test_gpu.sh run just did (a warm machine may hold another stage's binaries).
+if [ ! -d "$G"/build-cuda ]; then
+  [ -f "$G"/bundle.tgz ] || { echo "bench_gpu: no $G/bundle.tgz: run 'scripts/test_gpu.sh prepare' and carry $G" >&2; exit 2; }
+  tar xzf "$G"/bundle.tgz -C "$G"
 fi
-export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+rm -rf build-cuda
+mkdir -p build-cuda
+cp -r "$G"/build-cuda/. build-cuda/
+export LD_LIBRARY_PATH="$PWD/$G/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 git rev-parse --short HEAD 2>/dev/null || true
 

@@ -13,28 +13,33 @@
 #       the CUDA tests again with every op launched on its own (NOVA_CUDA_GRAPHS=0) and with the
 #       fp32 attention kernel for every prefill (NOVA_CUDA_ATTN=fp32). Exit status 0 when all pass.
 #       NOVA_GPU_TESTS="test_kernels test_model" runs only those binaries.
+#   NOVA_GPU_BUILD (default build-cuda) names the build dir prepare builds and stages, NOVA_GPU_DIR
+#   (default .gpu) the staging folder both halves use, so several people can stage side by side.
 #
 # Through the device tool (README, section GPU): prepare here, then
 #   run(command="bash scripts/test_gpu.sh run 2>&1 | tee $OUT/test_gpu.log", carry=[".gpu"])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+B=${NOVA_GPU_BUILD:-build-cuda}
+G=${NOVA_GPU_DIR:-.gpu}
 mode=${1:-}
 [ $# -gt 0 ] && shift
 case "$mode" in
 prepare)
   export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
-  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DNOVA_CUDA=ON >/dev/null
-  cmake --build build-cuda -j "${NOVA_JOBS:-$(nproc)}" "$@"
-  rm -rf .gpu
-  stage=.gpu/stage
+  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNOVA_CUDA=ON >/dev/null
+  cmake --build "$B" -j "${NOVA_JOBS:-$(nproc)}" "$@"
+  rm -rf "$G"
+  stage=$G/stage
   mkdir -p "$stage/build-cuda/bin" "$stage/build-cuda/tests" "$stage/lib" "$stage/fixtures"
   shopt -s nullglob
-  bins=(build-cuda/bin/* build-cuda/tests/test_*)
+  bins=("$B"/bin/* "$B"/tests/test_*)
   for b in "${bins[@]}"; do
     [ -x "$b" ] && [ -f "$b" ] || continue
-    cp "$b" "$stage/$b"
-    strip --strip-unneeded "$stage/$b"
+    dst=$stage/build-cuda/${b#"$B"/}
+    cp "$b" "$dst"
+    strip --strip-unneeded "$dst"
   done
   # Shared libraries beyond glibc, libstdc++ and CUDA's own.
   for b in "${bins[@]}"; do ldd "$b"; done | awk '/=> \// {print $1, $3}' | sort -u |
@@ -45,25 +50,26 @@ prepare)
       esac
     done
   cp -r ../shared/fixtures/. "$stage/fixtures/"
-  sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' build-cuda/CMakeCache.txt > "$stage/source_dir"
+  sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$B"/CMakeCache.txt > "$stage/source_dir"
   # Compressed: the whole suite's binaries and fixtures are past the tool's 64 MiB uncompressed.
-  tar czf .gpu/bundle.tgz -C "$stage" .
+  tar czf "$G"/bundle.tgz -C "$stage" .
   rm -rf "$stage"
-  echo "test_gpu: staged .gpu/bundle.tgz, $(du -sh .gpu/bundle.tgz | cut -f1) (the device tool carries at most 64 MiB with the repo)"
+  echo "test_gpu: staged $G/bundle.tgz, $(du -sh "$G"/bundle.tgz | cut -f1) (the device tool carries at most 64 MiB with the repo)"
   ;;
 run)
-  [ -f .gpu/bundle.tgz ] || { echo "test_gpu: no .gpu/bundle.tgz here: run 'scripts/test_gpu.sh prepare' and carry .gpu" >&2; exit 2; }
-  tar xzf .gpu/bundle.tgz -C .gpu
+  [ -f "$G"/bundle.tgz ] || { echo "test_gpu: no $G/bundle.tgz here: run 'scripts/test_gpu.sh prepare' and carry $G" >&2; exit 2; }
+  tar xzf "$G"/bundle.tgz -C "$G"
   # The tests know the build tree by its absolute path on the build host: make that path lead here.
-  src=$(cat .gpu/source_dir)
+  src=$(cat "$G"/source_dir)
   if [ -n "$src" ] && [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then
     mkdir -p "$(dirname "$src")"
     ln -s "$PWD" "$src"
   fi
+  rm -rf build-cuda  # a warm machine may hold another stage's binaries
   mkdir -p build-cuda
-  cp -r .gpu/build-cuda/. build-cuda/
-  export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export NOVA_FIXTURES_DIR="$PWD/.gpu/fixtures"
+  cp -r "$G"/build-cuda/. build-cuda/
+  export LD_LIBRARY_PATH="$PWD/$G/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export NOVA_FIXTURES_DIR="$PWD/$G/fixtures"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
   failed=()
   tests=()
