@@ -49,10 +49,7 @@
 #include "train/trainer.h"
 
 #ifdef NOVA_HAVE_CUDA
-#include <cublasLt.h>
-#include <cuda_runtime.h>
-
-#include "core/dtype.h"
+#include "cuda_bench_util.h"
 #include "train/gpu/gpu_trainer.h"
 #endif
 
@@ -188,85 +185,6 @@ void init_params_parallel(nova::train::ParamStore& params, float stddev) {
   }
 }
 
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) nova::fail("bench_cuda_train", std::string(what) + ": " + cudaGetErrorString(e));
-}
-void check(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) nova::fail("bench_cuda_train", std::string(what) + ": cuBLAS status " + std::to_string(int(s)));
-}
-
-// Peak bf16 tensor-core rate: C[n, n] = A^T B (bf16 in and out, fp32 accumulation) on random
-// values, the best time over the heuristic's top algorithms, `reps` event-timed calls each.
-double peak_bf16_tflops(int64_t n, int reps) {
-  std::vector<uint16_t> host(static_cast<size_t>(n * n));
-  nova::bench::XorShift rng;
-  void *a = nullptr, *b = nullptr, *c = nullptr, *ws = nullptr;
-  const size_t bytes = host.size() * sizeof(uint16_t), ws_bytes = size_t{64} << 20;
-  check(cudaMalloc(&a, bytes), "cudaMalloc");
-  check(cudaMalloc(&b, bytes), "cudaMalloc");
-  check(cudaMalloc(&c, bytes), "cudaMalloc");
-  check(cudaMalloc(&ws, ws_bytes), "cudaMalloc");
-  for (void* dst : {a, b}) {
-    for (uint16_t& v : host) v = nova::f32_to_bf16(rng.uniform());
-    check(cudaMemcpy(dst, host.data(), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
-  }
-  cublasLtHandle_t lt = nullptr;
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  check(cublasLtCreate(&lt), "cublasLtCreate");
-  check(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
-  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "set TRANSA");
-  check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "set TRANSB");
-  check(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, n, n, n), "layout");
-  check(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, n, n, n), "layout");
-  check(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, n, n, n), "layout");
-  check(cublasLtMatmulPreferenceCreate(&pref), "preference");
-  check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes),
-        "set workspace");
-  cublasLtMatmulHeuristicResult_t algos[8];
-  int n_algos = 0;
-  check(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 8, algos, &n_algos), "heuristic");
-  if (n_algos == 0) nova::fail("bench_cuda_train", "cuBLASLt offers no bf16 algorithm");
-  const float alpha = 1.0f, beta = 0.0f;
-  cudaEvent_t e0, e1;
-  check(cudaEventCreate(&e0), "cudaEventCreate");
-  check(cudaEventCreate(&e1), "cudaEventCreate");
-  float best_ms = 1e30f;
-  for (int i = 0; i < n_algos; ++i) {
-    auto call = [&] {
-      check(cublasLtMatmul(lt, op, &alpha, a, la, b, lb, &beta, c, lc, c, lc, &algos[i].algo, ws, ws_bytes, nullptr),
-            "cublasLtMatmul");
-    };
-    for (int w = 0; w < 2; ++w) call();
-    for (int r = 0; r < reps; ++r) {
-      check(cudaEventRecord(e0), "cudaEventRecord");
-      call();
-      check(cudaEventRecord(e1), "cudaEventRecord");
-      check(cudaEventSynchronize(e1), "cudaEventSynchronize");
-      float ms = 0;
-      check(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime");
-      best_ms = std::min(best_ms, ms);
-    }
-  }
-  // The product of uniform [-1, 1) values is finite and not all zero: check one row came back.
-  std::vector<uint16_t> row(static_cast<size_t>(n));
-  check(cudaMemcpy(row.data(), c, row.size() * 2, cudaMemcpyDeviceToHost), "cudaMemcpy");
-  if (std::none_of(row.begin(), row.end(), [](uint16_t v) { return nova::bf16_to_f32(v) != 0.0f; }))
-    nova::fail("bench_cuda_train", "peak GEMM produced zeros");
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  cublasLtMatmulPreferenceDestroy(pref);
-  cublasLtMatrixLayoutDestroy(la);
-  cublasLtMatrixLayoutDestroy(lb);
-  cublasLtMatrixLayoutDestroy(lc);
-  cublasLtMatmulDescDestroy(op);
-  cublasLtDestroy(lt);
-  for (void* p : {a, b, c, ws}) cudaFree(p);
-  return 2.0 * double(n) * double(n) * double(n) / (best_ms * 1e-3) / 1e12;
-}
-
 struct Row {
   std::string model;
   int64_t batch = 0;
@@ -321,7 +239,7 @@ Row bench_model(const Shape& s, const Options& o, int64_t B, double peak) {
   }
   const double unseen_loss = trainer->evaluate(batches[4]).ce_loss;
   size_t free_b = 0, total_b = 0;
-  check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+  nova::bench::cuda_ok(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const double med = sorted[sorted.size() / 2], tok = double(B * o.seq);
@@ -363,11 +281,11 @@ Row bench_model(const Shape& s, const Options& o, int64_t B, double peak) {
 
 int run(const Options& o) {
   cudaDeviceProp prop{};
-  check(cudaSetDevice(o.device), "cudaSetDevice");
-  check(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties");
+  nova::bench::cuda_ok(cudaSetDevice(o.device), "cudaSetDevice");
+  nova::bench::cuda_ok(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties");
   std::printf("device %d: %s, %d SMs, %.1f GiB\n", o.device, prop.name, prop.multiProcessorCount,
               double(prop.totalGlobalMem) / double(1 << 30));
-  const double peak = peak_bf16_tflops(8192, 5);
+  const double peak = nova::bench::peak_bf16_tflops(8192, 5);
   std::printf("JSON %s\n",
               nlohmann::json{{"impl", "novalm"}, {"measure", "peak_bf16_gemm"}, {"n", 8192}, {"tflops", peak}}.dump().c_str());
   std::fflush(stdout);

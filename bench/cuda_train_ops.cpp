@@ -27,6 +27,7 @@ int main() {
 #include <string>
 #include <vector>
 
+#include "cuda_bench_util.h"
 #include "kernels/cuda/train/train_ops.h"
 
 namespace {
@@ -34,40 +35,19 @@ namespace {
 namespace kt = nova::kernels::cuda::train;
 using bf16 = __nv_bfloat16;
 
-void ok(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
+using nova::bench::cuda_ok;
 
 // Median milliseconds of `reps` timed runs of fn (after one untimed).
 double time_ms(int reps, const std::function<void()>& fn) {
-  cudaEvent_t a, b;
-  ok(cudaEventCreate(&a), "event");
-  ok(cudaEventCreate(&b), "event");
-  fn();
-  ok(cudaDeviceSynchronize(), "warm-up");
-  std::vector<double> ms;
-  for (int r = 0; r < reps; ++r) {
-    ok(cudaEventRecord(a), "record");
-    fn();
-    ok(cudaEventRecord(b), "record");
-    ok(cudaEventSynchronize(b), "sync");
-    float t = 0;
-    ok(cudaEventElapsedTime(&t, a, b), "elapsed");
-    ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
+  std::vector<double> ms = nova::bench::cuda_event_ms(reps, fn);
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
 }
 
 void* device_bytes(size_t n) {
   void* p = nullptr;
-  ok(cudaMalloc(&p, n), "cudaMalloc");
-  ok(cudaMemset(p, 0, n), "cudaMemset");
+  cuda_ok(cudaMalloc(&p, n), "cudaMalloc");
+  cuda_ok(cudaMemset(p, 0, n), "cudaMemset");
   return p;
 }
 
@@ -83,7 +63,7 @@ T* device_random(size_t n, unsigned seed) {
     else x = f;
   }
   T* p = static_cast<T*>(device_bytes(n * sizeof(T)));
-  ok(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
+  cuda_ok(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
   return p;
 }
 
@@ -164,12 +144,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_cuda_train_ops: no CUDA device\n");
     return 1;
   }
-  cudaDeviceProp prop{};
-  ok(cudaGetDeviceProperties(&prop, 0), "properties");
-  std::printf("device: %s, rows (B*T) %lld\n", prop.name, static_cast<long long>(rows));
   std::vector<Row> table;
-  bench_mode<bf16>("bf16", reps, rows, table);
-  if (fp32) bench_mode<float>("fp32", reps, rows, table);
+  try {
+    cudaDeviceProp prop{};
+    cuda_ok(cudaGetDeviceProperties(&prop, 0), "properties");
+    std::printf("device: %s, rows (B*T) %lld\n", prop.name, static_cast<long long>(rows));
+    bench_mode<bf16>("bf16", reps, rows, table);
+    if (fp32) bench_mode<float>("fp32", reps, rows, table);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_cuda_train_ops: %s\n", e.what());
+    return 1;
+  }
   std::printf("\n%-48s %10s %9s\n", "what", "ms", "TFLOP/s");
   for (const Row& r : table) std::printf("%-48s %10.3f %9.1f\n", r.what.c_str(), r.ms, r.tflops);
   return 0;
