@@ -213,6 +213,31 @@ double device_used_bytes() {
   return 0.0;
 }
 
+// Peak bf16 GEMM FLOP/s through the backend (an 8192^3 bf16 x bf16 -> bf16 linear, best of 5),
+// the denominator of prefill MFU (as bench_cuda_train's peak, measured in the same process).
+double peak_gemm_flops(nova::kernels::Backend& be) {
+  static double peak = 0;
+  if (peak > 0) return peak;
+  const int64_t n = 8192;
+  const RandomPool pool(static_cast<size_t>(n * n) * 2);
+  const Tensor w = be.upload(pool.view({n, n}));
+  const Tensor x = be.upload(pool.view({n, n}));
+  Tensor y = be.empty(DType::BF16, {n, n});
+  Tensor tiny = be.alloc(DType::F32, {1});
+  float sink = 0;
+  be.linear(x, w, nullptr, y);
+  be.download(tiny, &sink);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const double t0 = nova::bench::now_seconds();
+    for (int i = 0; i < 4; ++i) be.linear(x, w, nullptr, y);
+    be.download(tiny, &sink);
+    best = std::min(best, (nova::bench::now_seconds() - t0) / 4);
+  }
+  peak = 2.0 * double(n) * double(n) * double(n) / best;
+  return peak;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -237,14 +262,25 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   fs::remove_all(dir);  // the weights are on the device now
   const double weights_on_device = device_used_bytes() - used_before;
   const int64_t hd = s.hidden / s.heads;
-  const double kv_bytes_per_pos = 2.0 * 4.0 * double(s.layers * s.kv_heads * hd);  // f32 K and V
+  // K and V of the model's KV dtype (BF16 under BF16 activations, else F32).
+  const double kv_bytes_per_pos =
+      2.0 * double(nova::dtype_size(model->kv_dtype())) * double(s.layers * s.kv_heads * hd);
   std::printf("\n== llama %s: hidden %lld inter %lld layers %lld heads %lld/%lld vocab %lld, bf16 weights %.2f GB "
               "(write %.1f s, load+upload %.1f s); device memory taken by the load: %.2f GB\n",
               s.name.c_str(), (long long)s.hidden, (long long)s.inter, (long long)s.layers, (long long)s.heads,
               (long long)s.kv_heads, (long long)s.vocab, w_bytes / 1e9, t_write, t_load, weights_on_device / 1e9);
   std::vector<float> logits;
 
-  // Prefill: a warm-up, then best of 2 per prompt length.
+  // Prefill: a warm-up, then best of 2 per prompt length. MFU = model FLOPs / the peak bf16 GEMM
+  // FLOP/s measured in this process; model FLOPs per token 2 N_matmul + 4 L d T (the forward third
+  // of bench_cuda_train's 6 N + 12 L d T; LM head counted, as there). A prefill computes the LM head
+  // for the last row only, so the figure without it is printed too.
+  std::printf("activations %s, KV cache %s (NOVA_CUDA_ACT=f32 forces F32)\n",
+              std::string(nova::dtype_name(model->activation_dtype())).c_str(),
+              std::string(nova::dtype_name(model->kv_dtype())).c_str());
+  const double peak = peak_gemm_flops(be);
+  const double n_matmul = w_bytes / 2.0, n_head = double(s.vocab * s.hidden);
+  std::printf("peak bf16 GEMM (8192^3 through the backend): %.1f TFLOP/s\n", peak / 1e12);
   model->new_session(64)->forward(nova::bench::prompt_ids(16, s.vocab), logits);
   for (int64_t p : o.prompts) {
     const auto ids = nova::bench::prompt_ids(p, s.vocab);
@@ -255,9 +291,13 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
       session->forward(ids, logits);
       best = std::min(best, nova::bench::now_seconds() - a);
     }
-    const double flops = 2.0 * (w_bytes / 2.0) * double(p);  // matmul FLOPs only
-    std::printf("prefill %5lld tokens: %9.0f tok/s (%.1f ms, matmul %.0f TFLOP/s)\n", (long long)p,
-                double(p) / best, best * 1e3, flops / best / 1e12);
+    const double flops = 2.0 * n_matmul * double(p);  // matmul FLOPs only (LM head for every row)
+    const double attn = 4.0 * double(s.layers * s.hidden) * double(p) * double(p);
+    const double mfu = (flops + attn) / best / peak;
+    const double mfu_nohead = (flops - 2.0 * n_head * double(p - 1) + attn) / best / peak;
+    std::printf("prefill %5lld tokens: %9.0f tok/s (%.1f ms, matmul %.0f TFLOP/s) | MFU %.1f%% (without the LM head "
+                "of rows never computed: %.1f%%)\n",
+                (long long)p, double(p) / best, best * 1e3, flops / best / 1e12, 100 * mfu, 100 * mfu_nohead);
   }
 
   // Decode at batch 1 after a prompt of `context` tokens.

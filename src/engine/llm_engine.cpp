@@ -237,12 +237,26 @@ bool LlmEngine::step() {
   std::lock_guard step_lk(step_mu_);
   std::vector<Delivery> deliveries;
   SchedulerOutput out;
+  const bool on_device = config_.device_sampling && runner_->samples_on_device();
+  DeviceSampling sampling;  // on_device: the step's rows, their draws taken from each request's Sampler
   {
     std::lock_guard lk(mu_);
     for (const auto& [id, live] : live_)
       if (live->request.cancel && live->request.cancel->load()) scheduler_.cancel(id);
     out = scheduler_.schedule(Clock::now());
     for (const FinishedSequence& f : out.finished) end(f.id, f.reason, deliveries);
+    if (on_device) {
+      for (const ScheduledSequence& sc : out.sequences) {
+        if (!sc.samples) continue;
+        auto it = live_.find(sc.id);
+        if (it == live_.end()) {
+          sampling.add_placeholder();
+          continue;
+        }
+        Live& l = *it->second;
+        sampling.add(l.sampler, {l.request.prompt, l.result.tokens}, l.request.logprobs);
+      }
+    }
   }
   if (out.sequences.empty()) {
     deliver(deliveries);
@@ -251,9 +265,11 @@ bool LlmEngine::step() {
   }
 
   std::vector<float> logits;
+  std::vector<SampleOutcome> sampled;
   std::string error;
   try {
-    runner_->run(out, logits);
+    if (on_device) sampled = runner_->run_sampled(out, sampling);
+    else runner_->run(out, logits);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -262,7 +278,10 @@ bool LlmEngine::step() {
     std::lock_guard lk(mu_);
     ++steps_;
     const int vocab = runner_->vocab_size();
-    if (error.empty() && logits.size() != static_cast<size_t>(out.num_sampling()) * vocab)
+    if (error.empty() && on_device && sampled.size() != static_cast<size_t>(out.num_sampling()))
+      error = "model returned " + std::to_string(sampled.size()) + " sampled tokens for " +
+              std::to_string(out.num_sampling()) + " sequences";
+    if (error.empty() && !on_device && logits.size() != static_cast<size_t>(out.num_sampling()) * vocab)
       error = "model returned " + std::to_string(logits.size()) + " logits for " +
               std::to_string(out.num_sampling()) + " sequences";
     if (!error.empty()) {  // the step is lost: end every request it touched
@@ -277,11 +296,14 @@ bool LlmEngine::step() {
       for (size_t i = 0; i < out.sequences.size(); ++i) {
         const ScheduledSequence& sc = out.sequences[i];
         if (!sc.samples) continue;
-        const std::span<const float> row_logits(logits.data() + row++ * vocab, static_cast<size_t>(vocab));
+        const size_t r = row++;
         auto it = live_.find(sc.id);
         if (it == live_.end() || !scheduler_.is_running(sc.id)) continue;  // cancelled meanwhile
         Live& l = *it->second;
-        const SampledToken t = l.sampler.sample(row_logits, {l.request.prompt, l.result.tokens}, l.request.logprobs);
+        const SampledToken t =
+            on_device ? sampled[r].get()
+                      : l.sampler.sample(std::span<const float>(logits.data() + r * vocab, static_cast<size_t>(vocab)),
+                                         {l.request.prompt, l.result.tokens}, l.request.logprobs);
         next[i] = t.id;
         Delivery d;
         d.handle = l.handle;

@@ -39,6 +39,9 @@ struct EngineConfig {
   int max_waiting = 256;  // submit beyond this returns QueueFull (HTTP 429)
   bool prefix_caching = true;
   bool background = true;  // run the step loop on a thread; false: the caller calls step()
+  // Sample on the device when the model's backend can (ModelRunner::samples_on_device): only the
+  // chosen ids and logprobs reach the host. false: download the logits, sample on the host.
+  bool device_sampling = true;
 };
 
 // Set to true (from any thread) to cancel the request it was given to.

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/device_sampler.h"
 #include "engine/scheduler.h"
 #include "model/paged_kv_cache.h"
 #include "model/transformer.h"
@@ -21,6 +22,13 @@ class ModelRunner {
   // Runs one step; writes the next-token logits of every sequence with `samples`, in order:
   // [step.num_sampling(), vocab].
   virtual void run(const SchedulerOutput& step, std::vector<float>& logits) = 0;
+
+  // Whether run_sampled() is offered: the model's backend samples on the device, so the logits
+  // never reach the host (engine/device_sampler.h). The engine then calls it instead of run().
+  virtual bool samples_on_device() const { return false; }
+  // Runs one step and samples the next token of every sequence with `samples`, in order
+  // (sampling.size() == step.num_sampling()). Default: throws (no device sampling).
+  virtual std::vector<SampleOutcome> run_sampled(const SchedulerOutput& step, const DeviceSampling& sampling);
 };
 
 class TransformerRunner final : public ModelRunner {
@@ -30,8 +38,12 @@ class TransformerRunner final : public ModelRunner {
   int vocab_size() const override { return model_->config().vocab_size; }
   int64_t max_positions() const override { return model_->config().max_position_embeddings; }
   void run(const SchedulerOutput& step, std::vector<float>& logits) override;
+  bool samples_on_device() const override { return model_->backend().samples_on_device(); }
+  std::vector<SampleOutcome> run_sampled(const SchedulerOutput& step, const DeviceSampling& sampling) override;
 
  private:
+  model::BatchInput batch_of(const SchedulerOutput& step) const;
+
   std::shared_ptr<const model::Transformer> model_;
   model::PagedKvCache cache_;
 };

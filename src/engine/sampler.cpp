@@ -36,6 +36,17 @@ Sampler::Sampler(const SamplingParams& params, int vocab_size)
 double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
 SampledToken Sampler::sample(std::span<const float> logits, const TokenHistory& history, int top_logprobs) {
+  return sample_impl(logits, history, top_logprobs, nullptr);
+}
+
+SampledToken Sampler::sample_at(std::span<const float> logits, const TokenHistory& history, int top_logprobs,
+                                double uniform) {
+  require(uniform >= 0.0 && uniform < 1.0, "sampler", "the draw must be in [0, 1), got " + std::to_string(uniform));
+  return sample_impl(logits, history, top_logprobs, &uniform);
+}
+
+SampledToken Sampler::sample_impl(std::span<const float> logits, const TokenHistory& history, int top_logprobs,
+                                  const double* given) {
   const size_t V = static_cast<size_t>(vocab_size_);
   if (logits.size() != V) {
     fail("logits", "has " + std::to_string(logits.size()) + " entries, the vocabulary has " + std::to_string(V));
@@ -140,7 +151,7 @@ SampledToken Sampler::sample(std::span<const float> logits, const TokenHistory& 
   // 6. Draw by inverse CDF over the survivors (in id order, or most likely first after top_p).
   double total = 0;
   for (int32_t id : candidates_) total += weights_[id];
-  const double u = uniform() * total;
+  const double u = (given ? *given : uniform()) * total;
   double cum = 0;
   int32_t chosen = candidates_.back();
   for (int32_t id : candidates_) {

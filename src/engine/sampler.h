@@ -16,6 +16,10 @@
 // that crosses it is kept; at least one token); min_p keeps tokens with p >= min_p * p_max among
 // those left. The draw is inverse-CDF over the survivors with a 53-bit uniform from
 // std::mt19937_64 seeded with `seed`, so a seed gives the same tokens on every platform.
+//
+// On a device backend the engine runs this algorithm where the logits are (Backend::sample_rows
+// through engine/device_sampler.h), with the draw taken from this Sampler's stream
+// (next_uniform), so a seed gives the same tokens there too.
 #pragma once
 
 #include <cstdint>
@@ -48,11 +52,21 @@ class Sampler {
   // id out of range, or when no token has a finite logit. top_logprobs in [0, vocab_size].
   SampledToken sample(std::span<const float> logits, const TokenHistory& history, int top_logprobs = 0);
 
+  // sample() split in two, for sampling where the logits are (engine/device_sampler.h):
+  // next_uniform() advances the stream exactly as the next sample() would and returns its draw
+  // (a non-greedy sampler draws one per token; a greedy one none: 0 is returned, nothing drawn);
+  // sample_at() is sample() with that draw given instead of taken from the stream.
+  double next_uniform() { return params_.greedy() ? 0.0 : uniform(); }
+  SampledToken sample_at(std::span<const float> logits, const TokenHistory& history, int top_logprobs, double uniform);
+
   const SamplingParams& params() const { return params_; }
   int vocab_size() const { return vocab_size_; }
 
  private:
   double uniform();  // [0, 1), 53 bits
+  // `given`: the draw to use; null: drawn from the stream.
+  SampledToken sample_impl(std::span<const float> logits, const TokenHistory& history, int top_logprobs,
+                           const double* given);
 
   SamplingParams params_;
   int vocab_size_;

@@ -17,6 +17,20 @@ void f32(const Tensor& t, const char* op, const char* arg, int ndim) {
     bad(op, std::string(arg) + " must have " + std::to_string(ndim) + " dims, got " + t.shape_string());
 }
 
+void act(const Tensor& t, const char* op, const char* arg, bool bf16, int ndim) {
+  if (!bf16 || t.dtype() != DType::BF16) return f32(t, op, arg, ndim);
+  if (t.empty() && t.numel() != 0) bad(op, std::string(arg) + " has no data");
+  if (!t.is_contiguous()) bad(op, std::string(arg) + " must be contiguous");
+  if (ndim >= 0 && t.ndim() != ndim)
+    bad(op, std::string(arg) + " must have " + std::to_string(ndim) + " dims, got " + t.shape_string());
+}
+
+void same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* what) {
+  if (a.dtype() != b.dtype())
+    bad(op, std::string(what) + " must have one dtype, got " + std::string(dtype_name(a.dtype())) + " and " +
+                std::string(dtype_name(b.dtype())));
+}
+
 int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.dim(0); }
 
 int64_t row_width(const Tensor& t) {
@@ -62,10 +76,10 @@ void embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& 
       bad("embedding", "token id " + std::to_string(id) + " out of range [0, " + std::to_string(table.dim(0)) + ")");
 }
 
-void linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+void linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, bool bf16) {
   weight(w, "linear");
-  f32(x, "linear", "x");
-  f32(y, "linear", "y");
+  act(x, "linear", "x", bf16);
+  act(y, "linear", "y", bf16);
   const int64_t N = w.dim(0), K = w.dim(1);
   const int64_t M = rows_of(x);
   if (row_width(x) != K) bad("linear", "x " + x.shape_string() + " does not match weight " + w.shape_string());
@@ -77,18 +91,18 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& 
   }
 }
 
-void rmsnorm(const Tensor& x, const Tensor& w, const Tensor& y) {
-  f32(x, "rmsnorm", "x");
+void rmsnorm(const Tensor& x, const Tensor& w, const Tensor& y, bool bf16) {
+  act(x, "rmsnorm", "x", bf16);
   f32(w, "rmsnorm", "weight");
-  f32(y, "rmsnorm", "y");
+  act(y, "rmsnorm", "y", bf16);
   same_numel(x, y, "rmsnorm");
   const int64_t dim = w.numel();
   if (dim == 0 || x.numel() % dim != 0)
     bad("rmsnorm", "x " + x.shape_string() + " is not a whole number of rows of width " + std::to_string(dim));
 }
 
-void rope(const Tensor& x, const Tensor& cos, const Tensor& sin) {
-  f32(x, "rope", "x", 3);
+void rope(const Tensor& x, const Tensor& cos, const Tensor& sin, bool bf16) {
+  act(x, "rope", "x", bf16, 3);
   f32(cos, "rope", "cos", 2);
   f32(sin, "rope", "sin", 2);
   if (cos.shape() != sin.shape()) bad("rope", "cos and sin shapes differ");
@@ -97,11 +111,13 @@ void rope(const Tensor& x, const Tensor& cos, const Tensor& sin) {
 }
 
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int window,
-               const Tensor& out) {
-  f32(q, "attention", "q", 3);
-  f32(k_cache, "attention", "k_cache", 3);
-  f32(v_cache, "attention", "v_cache", 3);
-  f32(out, "attention", "out", 3);
+               const Tensor& out, bool bf16) {
+  act(q, "attention", "q", bf16, 3);
+  act(k_cache, "attention", "k_cache", bf16, 3);
+  act(v_cache, "attention", "v_cache", bf16, 3);
+  act(out, "attention", "out", bf16, 3);
+  same_dtype(q, out, "attention", "q and out");
+  same_dtype(k_cache, v_cache, "attention", "k_cache and v_cache");
   if (k_cache.shape() != v_cache.shape()) bad("attention", "k and v caches differ in shape");
   if (out.shape() != q.shape()) bad("attention", "out " + out.shape_string() + " must match q " + q.shape_string());
   const int64_t rows = q.dim(0), q_heads = q.dim(1), head_dim = q.dim(2), kv_heads = k_cache.dim(1);
@@ -116,12 +132,14 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, in
 
 void paged_attention(const Tensor& q, const Tensor& k_blocks, const Tensor& v_blocks,
                      std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> block_tables, int window,
-                     const Tensor& out) {
+                     const Tensor& out, bool bf16) {
   const char* op = "paged_attention";
-  f32(q, op, "q", 3);
-  f32(k_blocks, op, "k_blocks", 4);
-  f32(v_blocks, op, "v_blocks", 4);
-  f32(out, op, "out", 3);
+  act(q, op, "q", bf16, 3);
+  act(k_blocks, op, "k_blocks", bf16, 4);
+  act(v_blocks, op, "v_blocks", bf16, 4);
+  act(out, op, "out", bf16, 3);
+  same_dtype(q, out, op, "q and out");
+  same_dtype(k_blocks, v_blocks, op, "k_blocks and v_blocks");
   if (k_blocks.shape() != v_blocks.shape()) bad(op, "k and v blocks differ in shape");
   if (out.shape() != q.shape()) bad(op, "out " + out.shape_string() + " must match q " + q.shape_string());
   const int64_t total_rows = q.dim(0), q_heads = q.dim(1), head_dim = q.dim(2);
@@ -154,22 +172,25 @@ void paged_attention(const Tensor& q, const Tensor& k_blocks, const Tensor& v_bl
   }
 }
 
-void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  f32(gate, "swiglu", "gate");
-  f32(up, "swiglu", "up");
-  f32(out, "swiglu", "out");
+void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out, bool bf16) {
+  act(gate, "swiglu", "gate", bf16);
+  act(up, "swiglu", "up", bf16);
+  act(out, "swiglu", "out", bf16);
+  same_dtype(gate, up, "swiglu", "gate and up");
+  same_dtype(gate, out, "swiglu", "gate and out");
   same_numel(gate, up, "swiglu");
   same_numel(gate, out, "swiglu");
 }
 
-void add(const Tensor& a, const Tensor& b) {
-  f32(a, "add", "a");
-  f32(b, "add", "b");
+void add(const Tensor& a, const Tensor& b, bool bf16) {
+  act(a, "add", "a", bf16);
+  act(b, "add", "b", bf16);
+  if (a.dtype() == DType::BF16 && b.dtype() != DType::BF16) bad("add", "a BF16 a needs a BF16 b");
   same_numel(a, b, "add");
 }
 
-void scale_rows_by_sigmoid(const Tensor& x, const Tensor& g) {
-  f32(x, "scale_rows_by_sigmoid", "x");
+void scale_rows_by_sigmoid(const Tensor& x, const Tensor& g, bool bf16) {
+  act(x, "scale_rows_by_sigmoid", "x", bf16);
   f32(g, "scale_rows_by_sigmoid", "g");
   if (g.numel() != rows_of(x))
     bad("scale_rows_by_sigmoid", "gate " + g.shape_string() + " needs one value per row of " + x.shape_string());
@@ -181,9 +202,10 @@ void route_top_k(const Tensor& logits, int k) {
     bad("route_top_k", "k=" + std::to_string(k) + " must be in [1, " + std::to_string(logits.dim(1)) + "]");
 }
 
-void gather_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor& dst) {
-  f32(src, "gather_rows", "src");
-  f32(dst, "gather_rows", "dst");
+void gather_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor& dst, bool bf16) {
+  act(src, "gather_rows", "src", bf16);
+  act(dst, "gather_rows", "dst", bf16);
+  same_dtype(src, dst, "gather_rows", "src and dst");
   const int64_t n = static_cast<int64_t>(rows.size());
   if (rows_of(dst) != n || row_width(dst) != row_width(src))
     bad("gather_rows", "dst " + dst.shape_string() + " must hold " + std::to_string(n) + " rows of src " + src.shape_string());
@@ -191,9 +213,10 @@ void gather_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor&
     if (r < 0 || r >= rows_of(src)) bad("gather_rows", "row " + std::to_string(r) + " out of range");
 }
 
-void scatter_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor& dst) {
-  f32(src, "scatter_rows", "src");
-  f32(dst, "scatter_rows", "dst");
+void scatter_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor& dst, bool bf16) {
+  act(src, "scatter_rows", "src", bf16);
+  act(dst, "scatter_rows", "dst", bf16);
+  same_dtype(src, dst, "scatter_rows", "src and dst");
   const int64_t n = static_cast<int64_t>(rows.size());
   if (rows_of(src) != n || row_width(dst) != row_width(src))
     bad("scatter_rows", "src " + src.shape_string() + " must hold " + std::to_string(n) + " rows of dst " +
@@ -207,8 +230,8 @@ void scatter_rows(const Tensor& src, std::span<const int32_t> rows, const Tensor
 }
 
 void scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,
-                      const Tensor& dst) {
-  f32(src, "scatter_add_rows", "src");
+                      const Tensor& dst, bool bf16) {
+  act(src, "scatter_add_rows", "src", bf16);
   f32(dst, "scatter_add_rows", "dst");
   const int64_t n = static_cast<int64_t>(rows.size());
   if (static_cast<int64_t>(weights.size()) != n || rows_of(src) < n || row_width(dst) != row_width(src))

@@ -1,5 +1,6 @@
 // The per-sequence key/value cache: for every layer a contiguous [capacity, kv_heads, head_dim]
-// float32 K and V, rows indexed by position. Kept behind this small struct so a paged layout
+// K and V (float32, or BF16 when the model runs BF16 activations: Transformer::kv_dtype()), rows
+// indexed by position. Kept behind this small struct so a paged layout
 // can replace it without touching the layer code (which only sees per-layer K/V tensors).
 #pragma once
 
@@ -15,7 +16,8 @@ struct KvCache {
   int64_t capacity = 0;
   std::vector<Tensor> k, v;  // per layer
 
-  static KvCache allocate(kernels::Backend& backend, int layers, int64_t capacity, int kv_heads, int head_dim);
+  static KvCache allocate(kernels::Backend& backend, int layers, int64_t capacity, int kv_heads, int head_dim,
+                          DType dtype = DType::F32);
   // A copy holding the first `rows` positions (the rest zero).
   KvCache clone(kernels::Backend& backend, int64_t rows) const;
 };

@@ -7,7 +7,7 @@
 namespace nova::model {
 
 PagedKvCache PagedKvCache::allocate(kernels::Backend& backend, int layers, int64_t num_blocks, int64_t block_size,
-                                    int kv_heads, int head_dim) {
+                                    int kv_heads, int head_dim, DType dtype) {
   require(layers > 0 && num_blocks > 0 && block_size > 0 && kv_heads > 0 && head_dim > 0, "PagedKvCache",
           "sizes must be positive (layers " + std::to_string(layers) + ", blocks " + std::to_string(num_blocks) +
               ", block_size " + std::to_string(block_size) + ")");
@@ -15,8 +15,8 @@ PagedKvCache PagedKvCache::allocate(kernels::Backend& backend, int layers, int64
   c.num_blocks = num_blocks;
   c.block_size = block_size;
   for (int l = 0; l < layers; ++l) {
-    c.k.push_back(backend.alloc(DType::F32, {num_blocks, block_size, kv_heads, head_dim}));
-    c.v.push_back(backend.alloc(DType::F32, {num_blocks, block_size, kv_heads, head_dim}));
+    c.k.push_back(backend.alloc(dtype, {num_blocks, block_size, kv_heads, head_dim}));
+    c.v.push_back(backend.alloc(dtype, {num_blocks, block_size, kv_heads, head_dim}));
   }
   return c;
 }

@@ -1,6 +1,8 @@
 #include "model/transformer.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "core/error.h"
 #include "kernels/backend_factory.h"
@@ -21,6 +23,43 @@ std::shared_ptr<Transformer> Transformer::load(const std::string& model_dir, con
   return create(std::move(config), std::move(ckpt), kernels::default_backend());
 }
 
+namespace {
+
+// Transformer::activation_dtype()'s rule: BF16 when the backend takes BF16 activations and every
+// linear weight is BF16 (other weights would have x converted before each GEMM, and fp32
+// checkpoints keep fp32 accuracy), unless NOVA_CUDA_ACT=f32.
+DType pick_activation_dtype(const ModelWeights& w, const kernels::Backend& backend) {
+  const char* env = std::getenv("NOVA_CUDA_ACT");
+  if (env && std::string(env) == "f32") return DType::F32;
+  if (!backend.supports_activation(DType::BF16)) return DType::F32;
+  bool all_bf16 = w.lm_head.dtype() == DType::BF16;
+  auto check = [&](const Tensor& t) { all_bf16 = all_bf16 && t.dtype() == DType::BF16; };
+  auto check_ffn = [&](const FfnWeights& f) {
+    check(f.gate.w);
+    check(f.up.w);
+    check(f.down.w);
+  };
+  for (const LayerWeights& l : w.layers) {
+    check(l.q.w);
+    check(l.k.w);
+    check(l.v.w);
+    check(l.o.w);
+    if (!l.is_moe) {
+      check_ffn(l.mlp);
+      continue;
+    }
+    check(l.moe.router);
+    for (const FfnWeights& e : l.moe.experts) check_ffn(e);
+    if (l.moe.has_shared) {
+      check_ffn(l.moe.shared);
+      check(l.moe.shared_gate);
+    }
+  }
+  return all_bf16 ? DType::BF16 : DType::F32;
+}
+
+}  // namespace
+
 std::shared_ptr<Transformer> Transformer::create(ModelConfig config, formats::Checkpoint checkpoint,
                                                  kernels::Backend& backend) {
   std::shared_ptr<Transformer> t(new Transformer());
@@ -39,6 +78,7 @@ std::shared_ptr<Transformer> Transformer::create(ModelConfig config, formats::Ch
           "layer_moe must have one entry per layer");
   t->weights_ = load_weights(t->checkpoint_, c, backend);
   t->rope_ = rope_frequencies(c, 0);
+  t->act_ = pick_activation_dtype(t->weights_, backend);
   return t;
 }
 
@@ -51,16 +91,17 @@ std::unique_ptr<Session> Transformer::new_session(int64_t max_tokens) {
 Tensor Transformer::ffn(const FfnWeights& f, const Tensor& x, int64_t inter) const {
   kernels::Backend& be = *backend_;
   const int64_t rows = x.dim(0);
-  Tensor gate = be.empty(DType::F32, {rows, inter});
+  // Intermediates and the output in x's dtype (the activation dtype).
+  Tensor gate = be.empty(x.dtype(), {rows, inter});
   if (!f.gate.bias() && !f.up.bias()) {
     be.linear_swiglu(x, f.gate.w, f.up.w, gate);  // one op (one GEMV at batch 1 on a device)
   } else {
-    Tensor up = be.empty(DType::F32, {rows, inter});
+    Tensor up = be.empty(x.dtype(), {rows, inter});
     be.linear(x, f.gate.w, f.gate.bias(), gate);
     be.linear(x, f.up.w, f.up.bias(), up);
     be.swiglu(gate, up, gate);
   }
-  Tensor out = be.empty(DType::F32, {rows, int64_t{config_.hidden_size}});
+  Tensor out = be.empty(x.dtype(), {rows, int64_t{config_.hidden_size}});
   be.linear(gate, f.down.w, f.down.bias(), out);
   return out;
 }
@@ -71,26 +112,13 @@ Tensor Transformer::moe(const MoeWeights& m, const Tensor& x) const {
   const int64_t rows = x.dim(0), H = c.hidden_size, E = c.num_experts;
   Tensor router_logits = be.empty(DType::F32, {rows, E});
   be.linear(x, m.router, nullptr, router_logits);
-  const kernels::Routing routing = be.route_top_k(router_logits, c.experts_per_token, c.norm_topk_prob);
-
-  Tensor out = be.alloc(DType::F32, {rows, H});
-  std::vector<int32_t> sel_rows;
-  std::vector<float> sel_weights;
-  for (int64_t e = 0; e < E; ++e) {  // experts in index order, as transformers accumulates them
-    sel_rows.clear();
-    sel_weights.clear();
-    for (int64_t r = 0; r < rows; ++r)
-      for (int i = 0; i < routing.k; ++i)
-        if (routing.expert[r * routing.k + i] == e) {
-          sel_rows.push_back(static_cast<int32_t>(r));
-          sel_weights.push_back(routing.weight[r * routing.k + i]);
-        }
-    if (sel_rows.empty()) continue;
-    Tensor xe = be.empty(DType::F32, {static_cast<int64_t>(sel_rows.size()), H});
-    be.gather_rows(x, sel_rows, xe);
-    const Tensor ye = ffn(m.experts[e], xe, c.moe_intermediate_size);
-    be.scatter_add_rows(ye, sel_rows, sel_weights, out);
+  std::vector<kernels::MoeExpert> experts(static_cast<size_t>(E));
+  for (int64_t e = 0; e < E; ++e) {
+    const FfnWeights& f = m.experts[static_cast<size_t>(e)];
+    experts[static_cast<size_t>(e)] = {&f.gate.w, &f.up.w, &f.down.w, f.gate.bias(), f.up.bias(), f.down.bias()};
   }
+  Tensor out = be.alloc(DType::F32, {rows, H});
+  be.moe_experts(x, router_logits, experts, c.experts_per_token, c.norm_topk_prob, out);
   if (m.has_shared) {
     Tensor shared = ffn(m.shared, x, c.shared_expert_intermediate_size);
     Tensor gate = be.empty(DType::F32, {rows, 1});
@@ -144,6 +172,18 @@ void Transformer::forward_contiguous(std::span<const int32_t> ids, int64_t pos0,
 
 void Transformer::forward_batch(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
                                 const Probe* probe) const {
+  forward_batch_to(batch, cache, logits, nullptr, probe);
+}
+
+Tensor Transformer::forward_batch_logits(const BatchInput& batch, PagedKvCache& cache, const Probe* probe) const {
+  std::vector<float> unused;
+  Tensor logits;
+  forward_batch_to(batch, cache, unused, &logits, probe);
+  return logits;
+}
+
+void Transformer::forward_batch_to(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
+                                   Tensor* device_logits, const Probe* probe) const {
   const ModelConfig& c = config_;
   kernels::Backend& be = *backend_;
   require(!batch.sequences.empty(), "forward_batch", "no sequences given");
@@ -214,17 +254,18 @@ void Transformer::forward_batch(const BatchInput& batch, PagedKvCache& cache, st
                sin_host.data_as<float>() + d.q_begin * half);
   }
   const PagedKvView kv(be, cache, seqs, std::move(tables), std::move(slots));
-  run(ids, be.upload(cos_host), be.upload(sin_host), kv, logit_rows, logits, probe);
+  run(ids, be.upload(cos_host), be.upload(sin_host), kv, logit_rows, logits, probe, /*hidden_only=*/false,
+      device_logits);
 }
 
 PagedKvCache Transformer::new_paged_cache(int64_t num_blocks, int64_t block_size) const {
   return PagedKvCache::allocate(*backend_, config_.num_layers, num_blocks, block_size, config_.num_kv_heads,
-                                config_.head_dim);
+                                config_.head_dim, kv_dtype());
 }
 
 void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
                       std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe,
-                      bool hidden_only) const {
+                      bool hidden_only, Tensor* device_logits) const {
   const ModelConfig& c = config_;
   kernels::Backend& be = *backend_;
   auto trace = [&](const std::string& name, const Tensor& t) {
@@ -236,27 +277,34 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
 
   // Buffers every op below overwrites whole: no zero-fill. (attn stays zeroed: attention leaves
-  // rows no sequence names untouched.)
+  // rows no sequence names untouched.) The residual stream x is F32; everything a GEMM reads or
+  // writes between two residual adds is in the activation dtype (activation_dtype()).
+  const DType act = act_;
   Tensor x = be.empty(DType::F32, {M, H});
   be.embedding(weights_.embed, ids, x);
   trace("embed", x);
 
-  Tensor h = be.empty(DType::F32, {M, H});
-  Tensor q = be.empty(DType::F32, {M, Hq, D});
-  Tensor k = be.empty(DType::F32, {M, Hkv, D});
-  Tensor v = be.empty(DType::F32, {M, Hkv, D});
-  Tensor attn = be.alloc(DType::F32, {M, Hq, D});
-  Tensor proj = be.empty(DType::F32, {M, H});
+  Tensor h = be.empty(act, {M, H});
+  Tensor q = be.empty(act, {M, Hq, D});
+  Tensor k = be.empty(act, {M, Hkv, D});
+  Tensor v = be.empty(act, {M, Hkv, D});
+  Tensor attn = be.alloc(act, {M, Hq, D});
+  Tensor proj = be.empty(act, {M, H});
   // Fused where the backend offers it (Backend's fused ops): the residual add and the norm after
   // it are one op, so each layer's input norm is done by the previous layer's last add.
-  be.rmsnorm(x, weights_.layers[0].input_norm, eps, h);
+  // A decode step (one row, no probe: probes read the normalised rows) uses the decode fusions
+  // instead: each norm folded into the projections after it, each residual add into the one
+  // before it (one GEMV each on a device; the same math composed on the CPU).
+  const bool fold = M == 1 && !probe;
+  if (!fold) be.rmsnorm(x, weights_.layers[0].input_norm, eps, h);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& L = weights_.layers[l];
     const std::string p = probe ? "layers." + std::to_string(l) + "." : std::string();
     trace(p + "input_norm", h);
     const kernels::Backend::LinearPart qkv[] = {
         {&L.q.w, L.q.bias(), &q}, {&L.k.w, L.k.bias(), &k}, {&L.v.w, L.v.bias(), &v}};
-    be.linears(h, qkv);
+    if (fold) be.rmsnorm_linears(x, L.input_norm, eps, qkv);
+    else be.linears(h, qkv);
     if (c.qk_norm) {
       be.rmsnorm(q, L.q_norm, eps, q);
       be.rmsnorm(k, L.k_norm, eps, k);
@@ -268,6 +316,19 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
     const bool sliding = c.sliding_window > 0 && (c.layer_sliding.empty() || c.layer_sliding[l]);
     kv.attend(l, q, sliding ? c.sliding_window : 0, scale, attn);
     trace(p + "attn", attn);
+    if (fold) {
+      be.linear_add(attn.reshape({M, Hq * D}), L.o.w, L.o.bias(), x);
+      const FfnWeights& f = L.mlp;
+      if (L.is_moe || f.gate.bias() || f.up.bias()) {
+        be.rmsnorm(x, L.post_attn_norm, eps, h);
+        be.add(x, L.is_moe ? moe(L.moe, h) : ffn(f, h, c.intermediate_size));
+      } else {
+        Tensor gate = be.empty(act, {M, int64_t{c.intermediate_size}});
+        be.rmsnorm_linear_swiglu(x, L.post_attn_norm, eps, f.gate.w, f.up.w, gate);
+        be.linear_add(gate, f.down.w, f.down.bias(), x);
+      }
+      continue;
+    }
     be.linear(attn.reshape({M, Hq * D}), L.o.w, L.o.bias(), proj);
     trace(p + "attn_out", proj);
     be.add_rmsnorm(x, proj, L.post_attn_norm, eps, h);
@@ -292,7 +353,8 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
     last = be.empty(DType::F32, {rows, H});
     be.gather_rows(x, logit_rows, last);
   }
-  Tensor normed = be.empty(DType::F32, {rows, H});
+  // The LM head reads activation-dtype rows (bf16 x bf16 GEMM, F32 logits); hidden states go out F32.
+  Tensor normed = be.empty(hidden_only ? DType::F32 : act, {rows, H});
   be.rmsnorm(last, weights_.final_norm, eps, normed);
   trace("final_norm", normed);
   if (hidden_only) {
@@ -303,6 +365,10 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
   Tensor out = be.empty(DType::F32, {rows, int64_t{c.vocab_size}});
   be.linear(normed, weights_.lm_head, nullptr, out);
   trace("logits", out);
+  if (device_logits) {  // left on the backend for sampling there
+    *device_logits = std::move(out);
+    return;
+  }
   logits.resize(static_cast<size_t>(out.numel()));
   be.download(out, logits.data());
 }

@@ -52,6 +52,15 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
 
   const formats::ModelConfig& config() const { return config_; }
   kernels::Backend& backend() const { return *backend_; }
+  // The activation dtype, picked once at create(): BF16 when the backend supports BF16
+  // activations (Backend::supports_activation) and every linear weight (lm_head included) is
+  // BF16, unless NOVA_CUDA_ACT=f32; else F32 (fp32 checkpoints stay fp32 end to end). In BF16 mode
+  // the hidden states h, q/k/v, attention output, MLP intermediates and the KV cache are BF16; the
+  // residual stream x stays F32 (bf16 rounding does not accumulate over layers) and so do the
+  // logits and forward_hidden's output. Norms, softmax, RoPE and GEMM accumulation are fp32.
+  DType activation_dtype() const { return act_; }
+  // The KV cache's dtype: the activation dtype (new_session, new_paged_cache use it).
+  DType kv_dtype() const { return act_; }
 
   // max_tokens = 0: max_position_embeddings.
   std::unique_ptr<Session> new_session(int64_t max_tokens = 0);
@@ -75,6 +84,10 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   // Validates the whole batch (ids, positions, block tables, num_logits) before writing any K/V.
   void forward_batch(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
                      const Probe* probe = nullptr) const;
+  // forward_batch() leaving the logits on the backend: [sum of num_logits, vocab] F32, nothing
+  // downloaded (an empty tensor when no sequence asks), so a device backend samples them where
+  // they are (Backend::sample_rows, engine/device_sampler.h).
+  Tensor forward_batch_logits(const BatchInput& batch, PagedKvCache& cache, const Probe* probe = nullptr) const;
 
   // A paged cache shaped for this model.
   PagedKvCache new_paged_cache(int64_t num_blocks, int64_t block_size) const;
@@ -86,7 +99,10 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   // (or, with `hidden_only`, their final-normed hidden states).
   void run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
            std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe,
-           bool hidden_only = false) const;
+           bool hidden_only = false, Tensor* device_logits = nullptr) const;
+  // forward_batch's body: the logits downloaded to `logits`, or left in *device_logits when given.
+  void forward_batch_to(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
+                        Tensor* device_logits, const Probe* probe) const;
   // forward() and forward_hidden(): validation, RoPE rows, then run().
   void forward_contiguous(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& out,
                           bool all_rows, const Probe* probe, bool hidden_only) const;
@@ -100,6 +116,7 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   kernels::Backend* backend_ = nullptr;
   ModelWeights weights_;
   RopeFrequencies rope_;  // fixed frequencies (all types but dynamic)
+  DType act_ = DType::F32;
 };
 
 }  // namespace nova::model

@@ -7,7 +7,7 @@ namespace nova::model {
 TransformerSession::TransformerSession(std::shared_ptr<const Transformer> model, int64_t capacity)
     : model_(std::move(model)) {
   const formats::ModelConfig& c = model_->config();
-  cache_ = KvCache::allocate(model_->backend(), c.num_layers, capacity, c.num_kv_heads, c.head_dim);
+  cache_ = KvCache::allocate(model_->backend(), c.num_layers, capacity, c.num_kv_heads, c.head_dim, model_->kv_dtype());
 }
 
 TransformerSession::TransformerSession(std::shared_ptr<const Transformer> model, KvCache cache, int64_t length)

@@ -97,7 +97,7 @@ __global__ void __launch_bounds__(warps_for<kFrags>() * 32) attention_tc_kernel(
     if (vi < tile.nv) {
       const int v = tile.v0 + vi;
       x = reinterpret_cast<const float4*>(
-          a.q + ((seq.q_begin + v / group) * a.q_heads + kvh * group + v % group) * D)[c];
+          static_cast<const float*>(a.q) + ((seq.q_begin + v / group) * a.q_heads + kvh * group + v % group) * D)[c];
       x.x *= qscale;
       x.y *= qscale;
       x.z *= qscale;
@@ -154,8 +154,8 @@ __global__ void __launch_bounds__(warps_for<kFrags>() * 32) attention_tc_kernel(
           const int j = idx / D4, c = idx % D4;
           const int64_t off = key_off[j];
           if (off >= 0) {
-            kx[u] = reinterpret_cast<const float4*>(a.k + off)[c];
-            vx[u] = reinterpret_cast<const float4*>(a.v + off)[c];
+            kx[u] = reinterpret_cast<const float4*>(static_cast<const float*>(a.k) + off)[c];
+            vx[u] = reinterpret_cast<const float4*>(static_cast<const float*>(a.v) + off)[c];
           }
         }
       }
@@ -267,7 +267,7 @@ __global__ void __launch_bounds__(warps_for<kFrags>() * 32) attention_tc_kernel(
     __syncwarp();
     const int width = min(64, D - n0 * 16);  // columns in this batch, a multiple of 16
     if (row_valid) {
-      float* dst = a.out + out_row * D + n0 * 16;
+      float* dst = static_cast<float*>(a.out) + out_row * D + n0 * 16;
       const float4* src = reinterpret_cast<const float4*>(ss + r * kLdS);
       for (int c = h; c < width / 4; c += 2) reinterpret_cast<float4*>(dst)[c] = src[c];  // the pair interleaves
     }

@@ -25,6 +25,7 @@ CudaBackend::CudaBackend(int device) : device_(device), holder_(std::make_shared
   lt_ = std::make_unique<LtMatmul>();
   prepare_attention();
   prepare_attention_tc();
+  prepare_attention_prefill();
   const char* attn = std::getenv("NOVA_CUDA_ATTN");
   attn_tensor_cores_ = !(attn && std::string(attn) == "fp32");
   // Each step replayed as CUDA graphs by default (step_capture.cuh; BENCHMARKS.md "CUDA");
@@ -125,50 +126,63 @@ void CudaBackend::embedding(const Tensor& table, std::span<const int32_t> ids, T
   checks::embedding(table, ids, out);
   const int64_t n = static_cast<int64_t>(ids.size());
   if (n == 0) return;
+  if (n >= kEagerRows && !eager_) {  // a large step from here to the next synchronisation: plain launches
+    flush();
+    eager_ = true;
+  }
   const int32_t* d_ids = arg(kIds, ids);
   enqueue(&launch_embedding, table.data(), table.dtype(), table.dim(1), d_ids, n, out.data_as<float>());
 }
 
 void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
-  checks::linear(x, w, bias, y);
+  checks::linear(x, w, bias, y, /*bf16=*/true);
   const int64_t N = w.dim(0), K = w.dim(1);
   const int64_t M = rows_of(x);
   if (M == 0 || N == 0) return;
   if (K == 0) {
     enqueue(&memset_zero, y.data(), y.nbytes());
   } else if (gemv_fits(x, w)) {
-    enqueue(&launch_gemv, x.data_as<float>(), w.data(), w.dtype(), N, K, y.data_as<float>());
+    enqueue(&launch_gemv, x.data(), x.dtype(), w.data(), w.dtype(), N, K, y.data(), y.dtype());
   } else {
+    // cuBLASLt takes x in the weight's dtype (tensor cores: both operands 16-bit; F32: full fp32)
+    // and writes F32, or the operands' 16-bit type. BF16 activations with BF16 weights (the
+    // Transformer's BF16 mode) go in and out as they are; other mixes convert x into a scratch
+    // copy first and, for a BF16 y the GEMM cannot write, y from an F32 scratch after.
+    const DType dt = w.dtype();
+    const size_t x_bytes = static_cast<size_t>(M * K) * dtype_size(dt);
+    const bool y_direct = y.dtype() == DType::F32 || y.dtype() == dt;
+    const size_t y_bytes = y_direct ? 0 : static_cast<size_t>(M * N) * sizeof(float);
+    char* tmp = x.dtype() != dt || !y_direct ? static_cast<char*>(scratch(x_bytes + y_bytes + 256)) : nullptr;
     const void* xin = x.data();
-    if (w.dtype() != DType::F32) {
-      // Tensor cores take both operands in the weight's 16-bit type: round x into a scratch copy.
-      void* x16 = scratch(static_cast<size_t>(M * K) * 2);
-      enqueue(&launch_convert_f32, x.data_as<float>(), M * K, x16, w.dtype());
-      xin = x16;
+    if (x.dtype() != dt) {
+      enqueue(&launch_convert, x.data(), x.dtype(), M * K, static_cast<void*>(tmp), dt);
+      xin = tmp;
     }
+    void* yp = y_direct ? y.data() : static_cast<void*>(tmp + (x_bytes + 255) / 256 * 256);
+    const DType yt = y_direct ? y.dtype() : DType::F32;
     LtMatmul* lt = lt_.get();
     const void* wp = w.data();
-    const DType dt = w.dtype();
-    float* yp = y.data_as<float>();
     enqueue_call(
-        0x4c744d61746d756cULL, [=](cudaStream_t s) { lt->run(xin, wp, dt, M, N, K, yp, s); }, xin, wp, dt, M, N, K, yp);
+        0x4c744d61746d756cULL, [=](cudaStream_t s) { lt->run(xin, wp, dt, M, N, K, yp, yt, s); }, xin, wp, dt, M, N, K,
+        yp, yt);
+    if (!y_direct) enqueue(&launch_convert, static_cast<const void*>(yp), DType::F32, M * N, y.data(), y.dtype());
   }
-  if (bias) enqueue(&launch_add_bias, y.data_as<float>(), M, N, bias->data_as<float>());
+  if (bias) enqueue(&launch_add_bias, y.data(), y.dtype(), M, N, bias->data_as<float>());
 }
 
 void CudaBackend::rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
-  checks::rmsnorm(x, w, y);
+  checks::rmsnorm(x, w, y, /*bf16=*/true);
   const int64_t dim = w.numel();
-  enqueue(&launch_rmsnorm, x.data_as<float>(), x.numel() / dim, dim, w.data_as<float>(), eps, y.data_as<float>());
+  enqueue(&launch_rmsnorm, x.data(), x.dtype(), x.numel() / dim, dim, w.data_as<float>(), eps, y.data(), y.dtype());
 }
 
 void CudaBackend::rope(Tensor& x, const Tensor& cos, const Tensor& sin) {
-  checks::rope(x, cos, sin);
-  enqueue(&launch_rope, x.data_as<float>(), x.dim(0), x.dim(1), x.dim(2), cos.data_as<float>(), sin.data_as<float>(),
+  checks::rope(x, cos, sin, /*bf16=*/true);
+  enqueue(&launch_rope, x.data(), x.dtype(), x.dim(0), x.dim(1), x.dim(2), cos.data_as<float>(), sin.data_as<float>(),
           cos.dim(1));
 }
 
-void CudaBackend::run_attention(const Tensor& q, const float* k, const float* v, int64_t block_size,
+void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, DType kv, int64_t block_size,
                                 int64_t kv_heads, std::span<const PagedAttentionSeq> seqs,
                                 std::span<const int32_t> tables, int64_t max_keys, int window, float scale,
                                 Tensor& out) {
@@ -182,16 +196,29 @@ void CudaBackend::run_attention(const Tensor& q, const float* k, const float* v,
   int64_t q_rows_total = 0, busy_seqs = 0;
   for (const PagedAttentionSeq& s : seqs)
     if (s.q_rows > 0) q_rows_total += s.q_rows, ++busy_seqs;
-  const bool tensor_cores = attn_tensor_cores_ && D % 16 == 0 && D <= kAttnTcMaxHeadDim &&
-                            q_rows_total >= kTensorCoreMinRows && q_rows_total >= kTensorCoreMinRowsPerSeq * busy_seqs;
-  const int64_t tile_rows = tensor_cores ? attention_tc_tile_rows(static_cast<int>(D)) : kAttnTileRows;
+  const bool large = attn_tensor_cores_ && q_rows_total >= kTensorCoreMinRows &&
+                     q_rows_total >= kTensorCoreMinRowsPerSeq * busy_seqs;
+  // BF16 q and cache: the mma.sync kernel (attention_prefill.cu; tiles of query rows of one sequence
+  // per q head). F32 q and cache: the wmma kernel (attention_tc.cu; virtual-row tiles).
+  // Mixed dtypes, other head dims and small calls: the fp32-math kernel (attention.cu).
+  const bool bf16_all = q.dtype() == DType::BF16 && kv == DType::BF16;
+  const bool f32_all = q.dtype() == DType::F32 && kv == DType::F32;
+  const bool prefill_mma = large && bf16_all && attention_prefill_supports(static_cast<int>(D)) &&
+                           is_aligned16(q.data()) && is_aligned16(k) && is_aligned16(v) && is_aligned16(out.data());
+  const bool tensor_cores = large && f32_all && D % 16 == 0 && D <= kAttnTcMaxHeadDim;
+  const int64_t tile_rows = prefill_mma    ? attention_prefill_tile_rows(static_cast<int>(D))
+                            : tensor_cores ? attention_tc_tile_rows(static_cast<int>(D))
+                                           : kAttnTileRows;
+  // The mma kernel's tiles are query rows of one q head (the grid's y); the others' are virtual
+  // rows (query row, q head of the kv head) of one kv head.
+  const int64_t per_row = prefill_mma ? 1 : group;
   std::vector<AttnSeq> dseqs;
   std::vector<AttnTile> tiles;
   for (const PagedAttentionSeq& s : seqs) {
     if (s.q_rows == 0) continue;
     const int32_t idx = static_cast<int32_t>(dseqs.size());
     dseqs.push_back({s.q_begin, s.q_rows, s.pos0, s.table_begin});
-    const int64_t virt = s.q_rows * group;
+    const int64_t virt = s.q_rows * per_row;
     for (int64_t v0 = 0; v0 < virt; v0 += tile_rows)
       tiles.push_back({idx, static_cast<int32_t>(v0), static_cast<int32_t>(std::min<int64_t>(tile_rows, virt - v0))});
   }
@@ -202,7 +229,7 @@ void CudaBackend::run_attention(const Tensor& q, const float* k, const float* v,
   // kernel cuts the actual key range into `splits` chunks and empty ones exit at once.
   const int64_t blocks = static_cast<int64_t>(tiles.size()) * kv_heads;
   int64_t splits = 1;
-  if (!tensor_cores && blocks < sm_count_)
+  if (!tensor_cores && !prefill_mma && blocks < sm_count_)
     splits = std::min<int64_t>({(2 * sm_count_ + blocks - 1) / blocks, (max_keys + 31) / 32, int64_t{kAttnMaxSplits}});
   splits = std::max<int64_t>(splits, 1);
 
@@ -219,7 +246,7 @@ void CudaBackend::run_attention(const Tensor& q, const float* k, const float* v,
   a.seqs = reinterpret_cast<const AttnSeq*>(base);
   a.tiles = reinterpret_cast<const AttnTile*>(base + seq_bytes);
   a.tables = reinterpret_cast<const int32_t*>(base + seq_bytes + tile_bytes);
-  a.q = q.data_as<float>();
+  a.q = q.data();
   a.k = k;
   a.v = v;
   a.block_size = block_size;
@@ -231,54 +258,57 @@ void CudaBackend::run_attention(const Tensor& q, const float* k, const float* v,
   a.splits = static_cast<int>(splits);
   a.total_rows = total_rows;
   a.scale = scale;
-  a.out = out.data_as<float>();
+  a.act = q.dtype();
+  a.kv = kv;
+  a.out = out.data();
   if (splits > 1) {
     const size_t per_split = static_cast<size_t>(total_rows * q_heads);
     a.part_o = static_cast<float*>(scratch(sizeof(float) * static_cast<size_t>(splits) * per_split * static_cast<size_t>(D + 2)));
     a.part_ml = a.part_o + static_cast<size_t>(splits) * per_split * static_cast<size_t>(D);
     a.counters = attention_counters(tiles.size() * static_cast<size_t>(kv_heads));
   }
-  if (tensor_cores) enqueue(&launch_attention_tc, a);
+  if (prefill_mma) enqueue(&launch_attention_prefill, a);
+  else if (tensor_cores) enqueue(&launch_attention_tc, a);
   else enqueue(&launch_attention, a);
 }
 
 void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int window,
                             float scale, Tensor& out) {
-  checks::attention(q, k_cache, v_cache, pos0, window, out);
+  checks::attention(q, k_cache, v_cache, pos0, window, out, /*bf16=*/true);
   const int64_t rows = q.dim(0), kv_heads = k_cache.dim(1);
   if (rows == 0) return;
   // The contiguous cache is one block of `capacity` slots.
   const PagedAttentionSeq seq{0, rows, pos0, 0, 1};
   const int32_t table[1] = {0};
-  run_attention(q, k_cache.data_as<float>(), v_cache.data_as<float>(), k_cache.dim(0), kv_heads,
+  run_attention(q, k_cache.data(), v_cache.data(), k_cache.dtype(), k_cache.dim(0), kv_heads,
                 std::span<const PagedAttentionSeq>(&seq, 1), table, k_cache.dim(0), window, scale, out);
 }
 
 void CudaBackend::paged_attention(const Tensor& q, const Tensor& k_blocks, const Tensor& v_blocks,
                                   std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> block_tables,
                                   int window, float scale, Tensor& out) {
-  checks::paged_attention(q, k_blocks, v_blocks, seqs, block_tables, window, out);
+  checks::paged_attention(q, k_blocks, v_blocks, seqs, block_tables, window, out, /*bf16=*/true);
   const int64_t total_rows = q.dim(0), block_size = k_blocks.dim(1), kv_heads = k_blocks.dim(2);
   if (total_rows == 0 || seqs.empty()) return;
   int64_t max_keys = 0;
   for (const PagedAttentionSeq& s : seqs) max_keys = std::max(max_keys, s.table_size * block_size);
-  run_attention(q, k_blocks.data_as<float>(), v_blocks.data_as<float>(), block_size, kv_heads, seqs, block_tables,
+  run_attention(q, k_blocks.data(), v_blocks.data(), k_blocks.dtype(), block_size, kv_heads, seqs, block_tables,
                 max_keys, window, scale, out);
 }
 
 void CudaBackend::swiglu(const Tensor& gate, const Tensor& up, Tensor& out) {
-  checks::swiglu(gate, up, out);
-  enqueue(&launch_swiglu, gate.data_as<float>(), up.data_as<float>(), gate.numel(), out.data_as<float>());
+  checks::swiglu(gate, up, out, /*bf16=*/true);
+  enqueue(&launch_swiglu, gate.data(), up.data(), gate.numel(), out.data(), out.dtype());
 }
 
 void CudaBackend::add(Tensor& a, const Tensor& b) {
-  checks::add(a, b);
-  enqueue(&launch_add, a.data_as<float>(), b.data_as<float>(), a.numel());
+  checks::add(a, b, /*bf16=*/true);
+  enqueue(&launch_add, a.data(), a.dtype(), b.data(), b.dtype(), a.numel());
 }
 
 void CudaBackend::scale_rows_by_sigmoid(Tensor& x, const Tensor& g) {
-  checks::scale_rows_by_sigmoid(x, g);
-  enqueue(&launch_scale_rows_by_sigmoid, x.data_as<float>(), rows_of(x), row_width(x), g.data_as<float>());
+  checks::scale_rows_by_sigmoid(x, g, /*bf16=*/true);
+  enqueue(&launch_scale_rows_by_sigmoid, x.data(), x.dtype(), rows_of(x), row_width(x), g.data_as<float>());
 }
 
 Routing CudaBackend::route_top_k(const Tensor& logits, int k, bool normalize) {
@@ -304,27 +334,28 @@ Routing CudaBackend::route_top_k(const Tensor& logits, int k, bool normalize) {
 }
 
 void CudaBackend::gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) {
-  checks::gather_rows(src, rows, dst);
+  checks::gather_rows(src, rows, dst, /*bf16=*/true);
   const int64_t n = static_cast<int64_t>(rows.size());
   if (n == 0) return;
-  enqueue(&launch_gather_rows, src.data_as<float>(), row_width(src), arg(kRows, rows), n, dst.data_as<float>());
+  enqueue(&launch_gather_rows, src.data(), src.dtype(), row_width(src), arg(kRows, rows), n, dst.data());
 }
 
 void CudaBackend::scatter_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& dst) {
-  checks::scatter_rows(src, rows, dst);
+  checks::scatter_rows(src, rows, dst, /*bf16=*/true);
   const int64_t n = static_cast<int64_t>(rows.size());
   if (n == 0) return;
-  enqueue(&launch_scatter_rows, src.data_as<float>(), row_width(src), arg(kRows, rows), n, dst.data_as<float>());
+  enqueue(&launch_scatter_rows, src.data(), src.dtype(), row_width(src), arg(kRows, rows), n, dst.data());
 }
 
 void CudaBackend::scatter_add_rows(const Tensor& src, std::span<const int32_t> rows, std::span<const float> weights,
                                    Tensor& dst) {
-  checks::scatter_add_rows(src, rows, weights, dst);
+  checks::scatter_add_rows(src, rows, weights, dst, /*bf16=*/true);
   const int64_t n = static_cast<int64_t>(rows.size());
   if (n == 0) return;
   const int32_t* d_rows = arg(kRows, rows);
   const float* d_weights = arg(kWeights, weights);
-  enqueue(&launch_scatter_add_rows, src.data_as<float>(), row_width(src), d_rows, d_weights, n, dst.data_as<float>());
+  enqueue(&launch_scatter_add_rows, src.data(), src.dtype(), row_width(src), d_rows, d_weights, n,
+          dst.data_as<float>());
 }
 
 }  // namespace detail

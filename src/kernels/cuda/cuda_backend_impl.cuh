@@ -100,6 +100,8 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override { return "cuda"; }
+  // F32 and BF16 activations (backend.h's [bf16] ops).
+  bool supports_activation(DType dtype) const override { return dtype == DType::F32 || dtype == DType::BF16; }
 
   Tensor alloc(DType dtype, std::vector<int64_t> shape) override;
   Tensor upload(const Tensor& host) override;
@@ -128,8 +130,18 @@ class CudaBackend final : public Backend {
   void add_rmsnorm(Tensor& x, const Tensor& delta, const Tensor& w, float eps, Tensor& y) override;
   void linears(const Tensor& x, std::span<const LinearPart> parts) override;
   void linear_swiglu(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Tensor& out) override;
+  // cuda_backend_decode.cu (the norm-folded and residual-accumulating GEMVs)
+  void rmsnorm_linears(const Tensor& x, const Tensor& norm_w, float eps, std::span<const LinearPart> parts) override;
+  void rmsnorm_linear_swiglu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate, const Tensor& w_up,
+                             Tensor& out) override;
+  void linear_add(const Tensor& a, const Tensor& w, const Tensor* bias, Tensor& x) override;
   void rope_store_kv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
                      std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) override;
+  bool samples_on_device() const override { return true; }
+  std::vector<SampledRow> sample_rows(const Tensor& logits, std::span<const SamplingRow> rows,
+                                      std::span<const PenaltyEntry> penalties) override;  // cuda_backend_sampling.cu
+  void moe_experts(const Tensor& x, const Tensor& router_logits, std::span<const MoeExpert> experts, int k,
+                   bool normalize, Tensor& out) override;  // cuda_backend_moe.cu
 
  private:
   // Every op reaches the stream through here, from whichever thread runs the model (e.g. a
@@ -151,7 +163,7 @@ class CudaBackend final : public Backend {
   const T* arg(ArgTag tag, std::span<const T> host) {
     const size_t bytes = host.size_bytes();
     if (bytes == 0) return nullptr;
-    if (bytes <= kMaxArgBytes) {
+    if (bytes <= kMaxArgBytes && !(eager_ && capture_->enabled())) {
       void* d = capture_->arg(tag, host.data(), bytes, stream());
       if (!d) {  // the block is full: run what uses it, then start over
         synchronize();
@@ -168,7 +180,8 @@ class CudaBackend final : public Backend {
   // the segment's signature (so the argument values decide whether a kept graph is replayed).
   template <class F, class... A>
   void enqueue(F* launch, const A&... args) {
-    if (!capture_->enabled()) {
+    if (!recording()) {
+      if (capture_->pending()) flush();  // whatever was recorded before runs first
       launch(args..., stream());
       return;
     }
@@ -180,7 +193,8 @@ class CudaBackend final : public Backend {
   // The same for work that is no plain function: `id` names it, `sig` are the values it uses.
   template <class... A>
   void enqueue_call(uint64_t id, std::function<void(cudaStream_t)> fn, const A&... sig) {
-    if (!capture_->enabled()) {
+    if (!recording()) {
+      if (capture_->pending()) flush();
       fn(stream());
       return;
     }
@@ -220,7 +234,17 @@ class CudaBackend final : public Backend {
     flush();
     check_cuda(cudaStreamSynchronize(stream()), what);
     capture_->synced();
+    eager_ = false;
   }
+  // Whether ops are recorded for graph replay: graphs on, and not a large step. A step of at least
+  // kEagerRows tokens (a prefill; embedding() decides, the first op of a forward) launches its ops
+  // directly until the next synchronisation: its kernels are long enough to hide each launch, and
+  // its signature rarely repeats (new prompt lengths, new KV blocks), so capturing it would cost
+  // an instantiation per segment (1B prefill of 512 tokens: 127k tok/s with plain launches, 80k
+  // recorded, on an H100).
+  bool recording() const { return capture_->enabled() && !eager_; }
+  static constexpr int64_t kEagerRows = 256;
+  bool eager_ = false;
   // A device buffer of at least `bytes` for one op's temporaries, kept between calls: ops run in
   // stream order, so the next op's use starts after this one's ends (no per-call allocation).
   void* scratch(size_t bytes) {
@@ -241,9 +265,11 @@ class CudaBackend final : public Backend {
   }
   // max_keys: the most positions any sequence's cache can hold (sizes the flash-decoding grid,
   // so that it stays the same from one decode step to the next).
-  void run_attention(const Tensor& q, const float* k, const float* v, int64_t block_size, int64_t kv_heads,
+  // k, v: the cache (or blocks) of dtype `kv`.
+  void run_attention(const Tensor& q, const void* k, const void* v, DType kv, int64_t block_size, int64_t kv_heads,
                      std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> tables, int64_t max_keys,
                      int window, float scale, Tensor& out);
+  static bool is_aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
   // Whether x (one row) times w runs as a GEMV.
   static bool gemv_fits(const Tensor& x, const Tensor& w) {
     return rows_of(x) == 1 && gemv_supports(w.dtype(), w.dim(1)) && reinterpret_cast<uintptr_t>(w.data()) % 16 == 0 &&

@@ -68,7 +68,7 @@ bool lt_best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMa
 LtMatmul::Plan& LtMatmul::plan(const Key& key) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
-  const auto [M, N, K, dt, al_x, al_w, al_y] = key;
+  const auto [M, N, K, dt, al_x, al_w, al_y, ydt] = key;
   const DType dtype = static_cast<DType>(dt);
   const cudaDataType_t ab = cuda_type(dtype);
   Plan p;
@@ -79,7 +79,7 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key) {
   check_cublas(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
   check_cublas(cublasLtMatrixLayoutCreate(&p.a, ab, K, N, K), "layout A");
   check_cublas(cublasLtMatrixLayoutCreate(&p.b, ab, K, M, K), "layout B");
-  check_cublas(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, N, M, N), "layout C");
+  check_cublas(cublasLtMatrixLayoutCreate(&p.c, cuda_type(static_cast<DType>(ydt)), N, M, N), "layout C");
 
   if (!lt_best_algo(handle_, p.desc, p.a, p.b, p.c, workspace_bytes_, static_cast<uint32_t>(al_w),
                     static_cast<uint32_t>(al_x), static_cast<uint32_t>(al_y), &p.algo)) {
@@ -88,14 +88,16 @@ LtMatmul::Plan& LtMatmul::plan(const Key& key) {
     cublasLtMatrixLayoutDestroy(p.c);
     cublasLtMatmulDescDestroy(p.desc);
     fail("linear", "cuBLASLt has no algorithm for M=" + std::to_string(M) + " N=" + std::to_string(N) +
-                       " K=" + std::to_string(K) + " " + std::string(dtype_name(dtype)));
+                       " K=" + std::to_string(K) + " " + std::string(dtype_name(dtype)) + " -> " +
+                       std::string(dtype_name(static_cast<DType>(ydt))));
   }
   return plans_.emplace(key, p).first->second;
 }
 
-void LtMatmul::run(const void* x, const void* w, DType dtype, int64_t M, int64_t N, int64_t K, float* y,
+void LtMatmul::run(const void* x, const void* w, DType dtype, int64_t M, int64_t N, int64_t K, void* y, DType ydtype,
                    cudaStream_t s) {
-  const Plan& p = plan({M, N, K, static_cast<int>(dtype), alignment_of(x), alignment_of(w), alignment_of(y)});
+  const Plan& p = plan({M, N, K, static_cast<int>(dtype), alignment_of(x), alignment_of(w), alignment_of(y),
+                        static_cast<int>(ydtype)});
   const float alpha = 1.0f, beta = 0.0f;
   check_cublas(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo, workspace_,
                               workspace_bytes_, s),

@@ -27,9 +27,11 @@ class LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
 
-  // y[M, N] (float32, row-major) = x[M, K] * w[N, K]^T with x and w both of `dtype` (F32: full
-  // fp32 math, TF32 off; BF16/F16: tensor cores, fp32 accumulation and output).
-  void run(const void* x, const void* w, DType dtype, int64_t M, int64_t N, int64_t K, float* y, cudaStream_t s);
+  // y[M, N] (row-major, `ydtype`) = x[M, K] * w[N, K]^T with x and w both of `dtype` (F32: full
+  // fp32 math, TF32 off, y F32; BF16/F16: tensor cores, fp32 accumulation, y F32 — or BF16 for
+  // BF16 operands, rounded once from the fp32 accumulator).
+  void run(const void* x, const void* w, DType dtype, int64_t M, int64_t N, int64_t K, void* y, DType ydtype,
+           cudaStream_t s);
 
  private:
   struct Plan {
@@ -37,8 +39,8 @@ class LtMatmul {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  // (M, N, K, dtype, alignment of x, of w, of y): algorithms depend on pointer alignment too.
-  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int, int>;
+  // (M, N, K, dtype, alignment of x, of w, of y, y's dtype): algorithms depend on pointer alignment too.
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int, int, int>;
   Plan& plan(const Key& key);
 
   cublasLtHandle_t handle_ = nullptr;

@@ -12,59 +12,82 @@
 namespace nova::kernels::cuda {
 
 // ---- elementwise.cu ----
+// Activations (`act`, `xt`, ... arguments) are F32 or BF16 (backend.h's [bf16] ops): kernels load
+// either into fp32 registers, compute in fp32, and round once when they store BF16.
 void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, int64_t n, float* out,
                       cudaStream_t s);
-void launch_rmsnorm(const float* x, int64_t groups, int64_t dim, const float* w, float eps, float* y, cudaStream_t s);
-// The rmsnorm of rows (x_in + delta, when delta is given), the sum also written to x_out when
-// given (fused.cu): rows held in registers with 16-byte loads where they fit (width a multiple of
-// 4 up to 8192, 16-byte aligned pointers), else one block looping over each row.
-void launch_norm(const float* x_in, const float* delta, float* x_out, int64_t groups, int64_t dim, const float* w,
-                 float eps, float* y, cudaStream_t s);
-// x += delta, then y = rmsnorm(x) (y aliases neither).
-void launch_add_rmsnorm(float* x, const float* delta, int64_t groups, int64_t dim, const float* w, float eps, float* y,
-                        cudaStream_t s);
+void launch_rmsnorm(const void* x, DType xt, int64_t groups, int64_t dim, const float* w, float eps, void* y, DType yt,
+                    cudaStream_t s);
+// The rmsnorm of rows (x_in + delta, when delta is given), the sum also written to x_out (F32) when
+// given (fused.cu): rows held in registers with 16-byte (F32) / 8-byte (BF16) loads where they fit
+// (width a multiple of 4 up to 8192, aligned pointers), else one block looping over each row.
+void launch_norm(const void* x_in, DType xt, const void* delta, DType dt, float* x_out, int64_t groups, int64_t dim,
+                 const float* w, float eps, void* y, DType yt, cudaStream_t s);
+// x (F32) += delta, then y = rmsnorm(x) (y aliases neither).
+void launch_add_rmsnorm(float* x, const void* delta, DType dt, int64_t groups, int64_t dim, const float* w, float eps,
+                        void* y, DType yt, cudaStream_t s);
 // rope() of q and k in place, then k_dst[rows[i]] = k[i], v_dst[rows[i]] = v[i] (rows on the device).
+// q, k, v hold `act` elements, k_dst and v_dst `kv` elements.
 struct RopeStoreArgs {
-  float* q;
-  float* k;
-  const float* v;
+  void* q;
+  void* k;
+  const void* v;
   const float* cos;
   const float* sin;
   const int32_t* rows;
-  float* k_dst;
-  float* v_dst;
+  void* k_dst;
+  void* v_dst;
   int64_t n, q_heads, kv_heads, head_dim, half;
+  DType act, kv;
 };
 void launch_rope_store_kv(const RopeStoreArgs& a, cudaStream_t s);
-void launch_rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos, const float* sin,
+void launch_rope(void* x, DType act, int64_t rows, int64_t heads, int64_t head_dim, const float* cos, const float* sin,
                  int64_t half, cudaStream_t s);
-void launch_swiglu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t s);
-void launch_add(float* a, const float* b, int64_t n, cudaStream_t s);
-void launch_scale_rows_by_sigmoid(float* x, int64_t rows, int64_t width, const float* g, cudaStream_t s);
-void launch_add_bias(float* y, int64_t rows, int64_t n, const float* bias, cudaStream_t s);
-void launch_gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst, cudaStream_t s);
-void launch_scatter_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst, cudaStream_t s);
-void launch_scatter_add_rows(const float* src, int64_t width, const int32_t* rows, const float* weights, int64_t n,
-                             float* dst, cudaStream_t s);
+void launch_swiglu(const void* gate, const void* up, int64_t n, void* out, DType act, cudaStream_t s);
+// a += b: a F32 and b F32 or BF16, or both BF16.
+void launch_add(void* a, DType at, const void* b, DType bt, int64_t n, cudaStream_t s);
+void launch_scale_rows_by_sigmoid(void* x, DType act, int64_t rows, int64_t width, const float* g, cudaStream_t s);
+void launch_add_bias(void* y, DType act, int64_t rows, int64_t n, const float* bias, cudaStream_t s);
+void launch_gather_rows(const void* src, DType act, int64_t width, const int32_t* rows, int64_t n, void* dst,
+                        cudaStream_t s);
+void launch_scatter_rows(const void* src, DType act, int64_t width, const int32_t* rows, int64_t n, void* dst,
+                         cudaStream_t s);
+// dst (F32) rows += weights[i] * src rows (src F32 or BF16).
+void launch_scatter_add_rows(const void* src, DType act, int64_t width, const int32_t* rows, const float* weights,
+                             int64_t n, float* dst, cudaStream_t s);
 // dst (BF16 or F16) = round-to-nearest-even of src.
 void launch_convert_f32(const float* src, int64_t n, void* dst, DType dtype, cudaStream_t s);
+// dst (F32) = src (BF16), exactly.
+void launch_convert_bf16_f32(const void* src, int64_t n, float* dst, cudaStream_t s);
+// dst (dt) = src (st), through fp32, rounding to nearest even; st, dt in {F32, BF16, F16}.
+void launch_convert(const void* src, DType st, int64_t n, void* dst, DType dt, cudaStream_t s);
 
 // ---- gemv.cu ----
 // y[n] = sum_k x[k] * w[n, k] for one row x (decode at batch 1), w BF16 or F16, fp32 math.
-void launch_gemv(const float* x, const void* w, DType dtype, int64_t N, int64_t K, float* y, cudaStream_t s);
+// x (xt) and y (yt) are F32 or BF16 activations; K a multiple of 8 (gemv_supports).
+void launch_gemv(const void* x, DType xt, const void* w, DType wt, int64_t N, int64_t K, void* y, DType yt,
+                 cudaStream_t s);
 bool gemv_supports(DType dtype, int64_t K);
 // Several matrices of one input in one launch (q, k, v): y[i] = w[i] x, w[i] [rows[i], K].
 constexpr int kGemvMaxParts = 3;
 struct GemvParts {
   const void* w[kGemvMaxParts];
-  float* y[kGemvMaxParts];
+  void* y[kGemvMaxParts];  // each of launch_gemv_parts' yt
   int64_t rows[kGemvMaxParts];
   int64_t parts;  // 64-bit: no padding (the bytes are a launch signature)
 };
-void launch_gemv_parts(const float* x, const GemvParts& p, DType dtype, int64_t K, cudaStream_t s);
+void launch_gemv_parts(const void* x, DType xt, const GemvParts& p, DType wt, int64_t K, DType yt, cudaStream_t s);
 // out[n] = silu(w_gate[n] . x) * (w_up[n] . x), both [N, K]: the gated MLP's first half.
-void launch_gemv_swiglu(const float* x, const void* w_gate, const void* w_up, DType dtype, int64_t N, int64_t K,
-                        float* out, cudaStream_t s);
+void launch_gemv_swiglu(const void* x, DType xt, const void* w_gate, const void* w_up, DType wt, int64_t N, int64_t K,
+                        void* out, DType yt, cudaStream_t s);
+// Decode fusions. The same with RMSNorm folded in: y = w . (rmsnorm(x) * norm_w) for an F32 row x
+// of K (every warp sums x^2 along its own pass over x: no normalised row in memory, no norm kernel).
+void launch_rmsnorm_gemv_parts(const float* x, const float* norm_w, float eps, const GemvParts& p, DType wt, int64_t K,
+                               DType yt, cudaStream_t s);
+void launch_rmsnorm_gemv_swiglu(const float* x, const float* norm_w, float eps, const void* w_gate, const void* w_up,
+                                DType wt, int64_t N, int64_t K, void* out, DType yt, cudaStream_t s);
+// y (F32) += w x: a projection with the residual add in its epilogue.
+void launch_gemv_add(const void* x, DType xt, const void* w, DType wt, int64_t N, int64_t K, float* y, cudaStream_t s);
 
 // ---- attention.cu ----
 // One sequence's share of a paged attention call, on the device.
@@ -82,10 +105,12 @@ constexpr int kAttnMaxSplits = 64;  // flash-decoding splits per tile, at most
 // Small calls (decode: a sequence or two) carry their descriptors inside the kernel parameters,
 // saving the staging copy's driver calls, which dominate a decode step's host time.
 constexpr int kAttnInlineSeqs = 4, kAttnInlineTiles = 16, kAttnInlineTables = 512;
+// q and out hold `act` elements (F32 or BF16), the K/V cache `kv` elements (F32 or BF16); the
+// math is fp32 either way (scores, softmax, the partials of part_o/part_ml).
 struct AttnArgs {
-  const float* q;
-  const float* k;
-  const float* v;
+  const void* q;
+  const void* k;
+  const void* v;
   const AttnSeq* seqs;  // device arrays, or null when the inline copies below are used
   const AttnTile* tiles;
   const int32_t* tables;
@@ -96,7 +121,8 @@ struct AttnArgs {
   int num_tiles, q_heads, kv_heads, head_dim, window, splits;
   int64_t total_rows;
   float scale;
-  float* out;
+  DType act, kv;
+  void* out;
   float* part_o;   // [splits, total_rows, q_heads, head_dim] when splits > 1
   float* part_ml;  // [splits, total_rows, q_heads, 2] when splits > 1
   int* counters;   // [num_tiles, kv_heads], zero, when splits > 1: the last split block merges
@@ -113,6 +139,16 @@ int attention_tc_tile_rows(int head_dim);
 constexpr int kAttnTcMaxHeadDim = 128;
 void launch_attention_tc(const AttnArgs& a, cudaStream_t s);
 void prepare_attention_tc();
+
+// ---- attention_prefill.cu ----
+// The same call for BF16 q / out and a BF16 KV cache on mma.sync (FlashAttention-2, the training
+// forward's tile code): tiles of attention_prefill_tile_rows(head_dim) query rows of one sequence
+// (AttnTile: seq, v0 = its first query row, nv = its rows), one block per (tile, q head),
+// splits == 1; head_dim 64 or 128, q / k / v / out 16-byte aligned.
+bool attention_prefill_supports(int head_dim);
+int attention_prefill_tile_rows(int head_dim);
+void launch_attention_prefill(const AttnArgs& a, cudaStream_t s);
+void prepare_attention_prefill();
 
 // ---- routing.cu ----
 void launch_route_top_k(const float* logits, int64_t rows, int64_t experts, int k, bool normalize, int32_t* expert,

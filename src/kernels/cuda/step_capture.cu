@@ -16,6 +16,13 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 StepCapture::StepCapture(bool enabled) : enabled_(enabled), slots_(kSlots) {
   const char* st = std::getenv("NOVA_CUDA_GRAPHS_STATS");
   stats_ = st && std::string(st) == "1";
+  auto ops_env = [](const char* name, int fallback) {
+    const char* v = std::getenv(name);
+    const int n = v ? std::atoi(v) : 0;
+    return n > 0 ? n : fallback;
+  };
+  segment_ops_ = ops_env("NOVA_CUDA_SEGMENT_OPS", kSegmentOps);
+  first_ops_ = ops_env("NOVA_CUDA_FIRST_SEGMENT_OPS", segment_ops_);
   check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&ring_), kRingBytes, cudaHostAllocDefault), "cudaHostAlloc(args)");
   if (cudaMalloc(reinterpret_cast<void**>(&mirror_), kRingBytes) != cudaSuccess) {
     cudaFreeHost(ring_);

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <filesystem>
 #include <map>
 
@@ -51,6 +53,7 @@ TEST_P(CudaFixtureModel, Fp32LogitsAndGreedyMatchTransformers) {
   const std::string dir = test::model_dir(name);
   auto model = Transformer::create(formats::load_hf_config(dir + "/config.json"), formats::Checkpoint::open_dir(dir),
                                    *gpu);
+  EXPECT_EQ(model->activation_dtype(), DType::F32) << "fp32 checkpoints keep fp32 activations";
   double worst = 0;
   for (const test::ModelCase& c : test::model_cases(name)) {
     auto session = model->new_session();
@@ -81,6 +84,10 @@ const Bf16Result& bf16_result(kernels::Backend& gpu, const std::string& name) {
   const std::string dir = bf16_copy(name);
   auto model = Transformer::create(formats::load_hf_config(dir + "/config.json"), formats::Checkpoint::open_dir(dir),
                                    gpu);
+  // bf16 checkpoints run BF16 activations and a BF16 KV cache (unless NOVA_CUDA_ACT=f32).
+  const char* forced = std::getenv("NOVA_CUDA_ACT");
+  const bool f32_forced = forced && std::string(forced) == "f32";
+  EXPECT_EQ(model->activation_dtype(), f32_forced ? DType::F32 : DType::BF16) << name;
   Bf16Result r;
   for (const test::ModelCase& c : test::model_cases(name)) {
     auto session = model->new_session();
@@ -140,6 +147,77 @@ TEST(CudaFixtureBatch, ForwardBatchMatchesSingleSequenceForward) {
     model->new_session()->forward(b, want_b, true);
     want_a.insert(want_a.end(), want_b.begin(), want_b.end());
     EXPECT_LE(test::max_abs_diff(got, want_a), 1e-4) << name;
+  }
+}
+
+// NOVA_CUDA_ACT=f32 forces F32 activations for a bf16 checkpoint; a CPU backend never runs BF16.
+TEST(CudaFixtureActivations, EnvForcesF32AndCpuStaysF32) {
+  NOVA_REQUIRE_CUDA(gpu);
+  const std::string dir = bf16_copy("llama-gqa");
+  auto make = [&](kernels::Backend& be) {
+    return Transformer::create(formats::load_hf_config(dir + "/config.json"), formats::Checkpoint::open_dir(dir), be);
+  };
+  const char* old = std::getenv("NOVA_CUDA_ACT");
+  const std::string saved = old ? old : "";
+  setenv("NOVA_CUDA_ACT", "f32", 1);
+  auto f32_model = make(*gpu);
+  if (old) setenv("NOVA_CUDA_ACT", saved.c_str(), 1);
+  else unsetenv("NOVA_CUDA_ACT");
+  EXPECT_EQ(f32_model->activation_dtype(), DType::F32);
+  EXPECT_EQ(f32_model->new_paged_cache(2, 4).k[0].dtype(), DType::F32);
+  auto cpu = kernels::make_backend("cpu");
+  EXPECT_EQ(make(*cpu)->activation_dtype(), DType::F32);
+  if (!old || saved != "f32") {
+    auto bf16_model = make(*gpu);
+    EXPECT_EQ(bf16_model->activation_dtype(), DType::BF16);
+    EXPECT_EQ(bf16_model->new_paged_cache(2, 4).k[0].dtype(), DType::BF16);
+    // Both modes agree on the greedy token of a short prompt (bf16 rounding of the activations
+    // only), and their logits are close relative to their scale.
+    const auto cases = test::model_cases("llama-gqa");
+    std::vector<float> a, b;
+    bf16_model->new_session()->forward(cases.at(0).input_ids, a);
+    f32_model->new_session()->forward(cases.at(0).input_ids, b);
+    const int64_t vocab = cases.at(0).vocab;
+    EXPECT_EQ(test::argmax(a.data(), vocab), test::argmax(b.data(), vocab));
+    double mag = 1;
+    for (float v : b) mag = std::max(mag, double(std::abs(v)));
+    std::printf("[cuda bf16] llama-gqa BF16 vs F32 activations: max |logit difference| %.3g (logit scale %.3g)\n",
+                test::max_abs_diff(a, b), mag);
+    EXPECT_LE(test::max_abs_diff(a, b), 0.05 * mag);
+  }
+}
+
+// forward_batch over a BF16 paged cache gives what forward() gives each sequence alone, to bf16
+// rounding (the GEMMs of the batch have another M: other cuBLASLt kernels, other fp32 orders).
+TEST(CudaFixtureBatch, Bf16ForwardBatchMatchesSingleSequenceForward) {
+  NOVA_REQUIRE_CUDA(gpu);
+  for (const char* name : {"llama-gqa", "mistral-swa"}) {
+    const std::string dir = bf16_copy(name);
+    auto model = Transformer::create(formats::load_hf_config(dir + "/config.json"),
+                                     formats::Checkpoint::open_dir(dir), *gpu);
+    const auto cases = test::model_cases(name);
+    const std::vector<int32_t> a = cases.at(0).input_ids;
+    const std::vector<int32_t> b(a.begin(), a.begin() + std::min<size_t>(a.size(), 7));
+    model::PagedKvCache cache = model->new_paged_cache(16, 4);
+    const std::vector<int32_t> table_a = {9, 2, 5, 11, 0, 7}, table_b = {3, 14};
+    model::BatchInput batch;
+    batch.sequences.push_back({a, 0, table_a, static_cast<int>(a.size())});
+    batch.sequences.push_back({b, 0, table_b, static_cast<int>(b.size())});
+    std::vector<float> got, want_a, want_b;
+    model->forward_batch(batch, cache, got);
+    model->new_session()->forward(a, want_a, true);
+    model->new_session()->forward(b, want_b, true);
+    want_a.insert(want_a.end(), want_b.begin(), want_b.end());
+    double mag = 1;
+    for (float v : want_a) mag = std::max(mag, double(std::abs(v)));
+    EXPECT_LE(test::max_abs_diff(got, want_a), 0.02 * mag) << name;
+    // The same greedy token at every row.
+    const int64_t vocab = cases.at(0).vocab;
+    int same = 0;
+    const int64_t rows = static_cast<int64_t>(got.size()) / vocab;
+    for (int64_t r = 0; r < rows; ++r)
+      same += test::argmax(got.data() + r * vocab, vocab) == test::argmax(want_a.data() + r * vocab, vocab);
+    EXPECT_GE(same, rows - 1) << name;
   }
 }
 

@@ -33,15 +33,6 @@ __device__ __forceinline__ bool needs_mask(int64_t q0, int64_t k0, const Attenti
   return !(causal_full && window_full && k0 + kTile <= d.T);
 }
 
-__device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float quad_sum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
 __device__ __forceinline__ void first_key_tile(int64_t q0, const AttentionDims& d, int64_t& first, int64_t& end) {
   const int64_t lo = d.window > 0 ? (q0 - d.window + 1 > 0 ? q0 - d.window + 1 : 0) : 0;
   first = lo / kTile * kTile;
@@ -102,51 +93,8 @@ __global__ void __launch_bounds__(kThreads) mma_forward_kernel(bf16* out, float*
       cp_async_wait<0>();
     }
     __syncthreads();
-    const bf16* Kc = Ks[buf];
-    const bf16* Vc = Vs[buf];
-    float s[8][4] = {};
-    for (int kk = 0; kk < D / 16; ++kk)
-      for (int j = 0; j < 8; j += 2) {
-        uint32_t lo[2], hi[2];
-        load_b_pair(lo, hi, Kc, S, 8 * j, 16 * kk);
-        mma_bf16(s[j], qa[kk], lo[0], lo[1]);
-        mma_bf16(s[j + 1], qa[kk], hi[0], hi[1]);
-      }
-    const bool masked = needs_mask(q0, k0, d);
-    float mx[2] = {-INFINITY, -INFINITY};
-    for (int j = 0; j < 8; ++j)
-      for (int e = 0; e < 4; ++e) {
-        const int hr = e >> 1;
-        const int64_t col = k0 + 8 * j + 2 * t + (e & 1);
-        s[j][e] = !masked || sees(row[hr], col, d) ? s[j][e] * sl2 : -INFINITY;
-        mx[hr] = fmaxf(mx[hr], s[j][e]);
-      }
-    float alpha[2];
-    for (int hr = 0; hr < 2; ++hr) {
-      const float mn = fmaxf(m[hr], quad_max(mx[hr]));
-      alpha[hr] = mn == -INFINITY ? 1.0f : exp2f(m[hr] - mn);
-      m[hr] = mn;
-      l[hr] *= alpha[hr];
-    }
-    for (int j = 0; j < 8; ++j)
-      for (int e = 0; e < 4; ++e) {
-        const int hr = e >> 1;
-        const float p = s[j][e] == -INFINITY ? 0.0f : exp2f(s[j][e] - m[hr]);
-        s[j][e] = p;
-        l[hr] += p;
-      }
-    for (int n = 0; n < D / 8; ++n)
-      for (int e = 0; e < 4; ++e) o[n][e] *= alpha[e >> 1];
-    for (int kk = 0; kk < kTile / 16; ++kk) {
-      uint32_t pa[4];
-      c_to_a(pa, s[2 * kk], s[2 * kk + 1]);
-      for (int n = 0; n < D / 8; n += 2) {
-        uint32_t lo[2], hi[2];
-        load_b_trans(lo, hi, Vc, S, 16 * kk, 8 * n);
-        mma_bf16(o[n], pa, lo[0], lo[1]);
-        mma_bf16(o[n + 1], pa, hi[0], hi[1]);
-      }
-    }
+    forward_tile<D>(o, m, l, qa, Ks[buf], Vs[buf], k0, needs_mask(q0, k0, d), sl2,
+                    [&](int hr, int64_t col) { return sees(row[hr], col, d); });
     __syncthreads();  // this buffer is refilled two iterations on
   }
   for (int hr = 0; hr < 2; ++hr) l[hr] = quad_sum(l[hr]);

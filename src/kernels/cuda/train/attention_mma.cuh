@@ -13,6 +13,7 @@
 
 #include <cuda_bf16.h>
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 
@@ -109,6 +110,107 @@ __device__ __forceinline__ void load_rows_async(__nv_bfloat16* X, const __nv_bfl
     const bool valid = t < T;
     cp_async16(X + r * (D + kPad) + c, valid ? x + ((b * T + t) * heads + head) * D + c : x, valid);
   }
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// One key tile of the FlashAttention-2 forward for a warp's MT x 16 query rows (the training forward
+// in attention_mma.cu runs it through forward_tile below, inference prefill in
+// kernels/cuda/attention_prefill.cu directly; MT > 1 lets each K / V fragment read from shared memory
+// feed MT mma, at MT times the registers): S = Q K^T from the warp's Q fragments qa[mt] and the tile
+// Kc ([64][D + kPad] bf16, keys k0 .. k0 + 63), scaled to log2 units by sl2; where `masked`, entries
+// with !visible(mt, hr, col) (hr: this lane's row g (0) or g + 8 (1) of m-tile mt; col: the key's
+// index) become -inf; the running max m and sum l of those rows (this lane's partial sum: quad_sum it
+// at the end) are updated and O = O * alpha + P V, P rounded to bf16 in registers, V from Vc
+// ([64][D + kPad]).
+template <int D, int MT, class Visible>
+__device__ __forceinline__ void forward_tile_mt(float (&o)[MT][D / 8][4], float (&m)[MT][2], float (&l)[MT][2],
+                                                const uint32_t (&qa)[MT][D / 16][4], const __nv_bfloat16* Kc,
+                                                const __nv_bfloat16* Vc, int64_t k0, bool masked, float sl2,
+                                                Visible visible) {
+  constexpr int S = D + kPad;
+  const int t = threadIdx.x % 4;
+  float s[MT][8][4] = {};
+  #pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    #pragma unroll
+    for (int j = 0; j < 8; j += 2) {
+      uint32_t lo[2], hi[2];
+      load_b_pair(lo, hi, Kc, S, 8 * j, 16 * kk);
+      #pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        mma_bf16(s[mt][j], qa[mt][kk], lo[0], lo[1]);
+        mma_bf16(s[mt][j + 1], qa[mt][kk], hi[0], hi[1]);
+      }
+    }
+  #pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    float mx[2] = {-INFINITY, -INFINITY};
+    #pragma unroll
+    for (int j = 0; j < 8; ++j)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hr = e >> 1;
+        const int64_t col = k0 + 8 * j + 2 * t + (e & 1);
+        s[mt][j][e] = !masked || visible(mt, hr, col) ? s[mt][j][e] * sl2 : -INFINITY;
+        mx[hr] = fmaxf(mx[hr], s[mt][j][e]);
+      }
+    float alpha[2];
+    #pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const float mn = fmaxf(m[mt][hr], quad_max(mx[hr]));
+      alpha[hr] = mn == -INFINITY ? 1.0f : exp2f(m[mt][hr] - mn);
+      m[mt][hr] = mn;
+      l[mt][hr] *= alpha[hr];
+    }
+    #pragma unroll
+    for (int j = 0; j < 8; ++j)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hr = e >> 1;
+        const float p = s[mt][j][e] == -INFINITY ? 0.0f : exp2f(s[mt][j][e] - m[mt][hr]);
+        s[mt][j][e] = p;
+        l[mt][hr] += p;
+      }
+    #pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) o[mt][n][e] *= alpha[e >> 1];
+  }
+  #pragma unroll
+  for (int kk = 0; kk < kTile / 16; ++kk) {
+    uint32_t pa[MT][4];
+    #pragma unroll
+    for (int mt = 0; mt < MT; ++mt) c_to_a(pa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
+    #pragma unroll
+    for (int n = 0; n < D / 8; n += 2) {
+      uint32_t lo[2], hi[2];
+      load_b_trans(lo, hi, Vc, S, 16 * kk, 8 * n);
+      #pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        mma_bf16(o[mt][n], pa[mt], lo[0], lo[1]);
+        mma_bf16(o[mt][n + 1], pa[mt], hi[0], hi[1]);
+      }
+    }
+  }
+}
+
+// forward_tile_mt for one m-tile (16 rows per warp): visible(hr, col).
+template <int D, class Visible>
+__device__ __forceinline__ void forward_tile(float (&o)[D / 8][4], float (&m)[2], float (&l)[2],
+                                             const uint32_t (&qa)[D / 16][4], const __nv_bfloat16* Kc,
+                                             const __nv_bfloat16* Vc, int64_t k0, bool masked, float sl2,
+                                             Visible visible) {
+  forward_tile_mt<D, 1>(reinterpret_cast<float(&)[1][D / 8][4]>(o), reinterpret_cast<float(&)[1][2]>(m),
+                        reinterpret_cast<float(&)[1][2]>(l), reinterpret_cast<const uint32_t(&)[1][D / 16][4]>(qa),
+                        Kc, Vc, k0, masked, sl2, [&](int, int hr, int64_t col) { return visible(hr, col); });
 }
 
 }  // namespace nova::kernels::cuda::train::mma
