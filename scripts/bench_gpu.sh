@@ -2,7 +2,7 @@
 # The whole GPU benchmark suite of BENCHMARKS.md ("CUDA", "CUDA training"): NovaLM and PyTorch
 # (eager, torch.compile) on the same random-weight Llama-3.2-1B / Llama-3.1-8B / 124M shapes, on
 # the GPU machine. Build and stage here first:
-#   bash scripts/test_gpu.sh prepare --target bench_cuda_decode bench_cuda_train
+#   bash scripts/test_gpu.sh prepare --target bench_cuda_decode bench_cuda_moe bench_cuda_sampling bench_cuda_train
 # then, through the device tool (carrying .gpu):
 #   run(command="bash scripts/bench_gpu.sh run [inference|training|all] 2>&1 | tee $OUT/bench_gpu.log", carry=[".gpu"])
 # `all` took 128 s on an H100 (2026-11-24, BENCHMARKS.md "CUDA: the whole suite in one call"; the
@@ -30,6 +30,12 @@ if [ "$part" = inference ] || [ "$part" = all ]; then
   build-cuda/bin/bench_cuda_decode --models 1b,8b --micro 0
   echo "== PyTorch decode + prefill (eager SDPA, torch.compile)"
   python3 bench/torch_decode.py --models 1b,8b --compile 1b,8b
+  echo "== NovaLM MoE (Mixtral shape: device routing + grouped GEMMs vs the per-expert composition)"
+  build-cuda/bin/bench_cuda_moe --micro 0
+  echo "== PyTorch MoE (transformers Mixtral, eager)"
+  python3 bench/torch_moe.py
+  echo "== NovaLM sampling on the device vs the host Sampler (vocab 128256; 1B decode through LlmEngine)"
+  build-cuda/bin/bench_cuda_sampling --reps 20 --batch 1,32 --decode 128
 fi
 if [ "$part" = training ] || [ "$part" = all ]; then
   echo "== NovaLM training (124M, 1B; seq 1024; bf16 mixed precision)"
