@@ -4,7 +4,9 @@
 #include <string>
 
 #include "core/error.h"
+#include "engine/device_sampler.h"
 #include "engine/stop_criteria.h"
+#include "kernels/backend.h"
 
 namespace nova::engine {
 
@@ -43,18 +45,39 @@ GenerationResult generate(model::Session& session, const Detokenizer* detok, con
   GenerationResult result;
   result.prompt_tokens = static_cast<int>(prompt_len);
 
-  // Prefill in chunks; only the last chunk's last row of logits is needed.
+  // On a device backend the logits stay there and are sampled there (DeviceSampling draws from
+  // `sampler`, so the tokens are the host path's); else they come to the host.
+  kernels::Backend* device = request.device_sampling ? session.device_sampling_backend() : nullptr;
   std::vector<float> logits;
+  Tensor device_logits;
+  auto forward = [&](std::span<const int32_t> ids) {
+    if (device) device_logits = session.forward_logits(ids);
+    else session.forward(ids, logits);
+  };
+  auto sample = [&]() -> SampledToken {
+    const TokenHistory history{request.prompt, result.tokens};
+    if (!device) {
+      if (logits.size() != static_cast<size_t>(vocab))
+        fail("model",
+             "returned " + std::to_string(logits.size()) + " logits for a vocabulary of " + std::to_string(vocab));
+      return sampler.sample(logits, history, request.logprobs);
+    }
+    if (device_logits.ndim() != 2 || device_logits.dim(0) != 1 || device_logits.dim(1) != vocab)
+      fail("model", "returned logits of shape " + device_logits.shape_string() + " for one row of a vocabulary of " +
+                        std::to_string(vocab));
+    DeviceSampling rows;
+    rows.add(sampler, history, request.logprobs);
+    return rows.run(*device, device_logits).at(0).get();
+  };
+
+  // Prefill in chunks; only the last chunk's last row of logits is needed.
   for (int64_t begin = 0; begin < prompt_len; begin += request.prefill_chunk) {
     const int64_t n = std::min<int64_t>(request.prefill_chunk, prompt_len - begin);
-    session.forward(std::span<const int32_t>(request.prompt).subspan(begin, n), logits);
+    forward(std::span<const int32_t>(request.prompt).subspan(begin, n));
   }
 
   while (!stop.finished()) {
-    if (logits.size() != static_cast<size_t>(vocab)) {
-      fail("model", "returned " + std::to_string(logits.size()) + " logits for a vocabulary of " + std::to_string(vocab));
-    }
-    const SampledToken t = sampler.sample(logits, {request.prompt, result.tokens}, request.logprobs);
+    const SampledToken t = sample();
 
     TokenEvent ev;
     ev.index = static_cast<int>(result.tokens.size());
@@ -77,7 +100,7 @@ GenerationResult generate(model::Session& session, const Detokenizer* detok, con
       break;
     }
     if (stop.finished()) break;
-    session.forward(std::span<const int32_t>(&result.tokens.back(), 1), logits);
+    forward(std::span<const int32_t>(&result.tokens.back(), 1));
   }
 
   result.finish_reason = stop.finish_reason();

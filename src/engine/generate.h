@@ -29,6 +29,10 @@ struct GenerationRequest {
   int logprobs = 0;                       // top logprobs to report per token (0 = none)
   bool skip_special_tokens = true;        // in the returned text (vLLM's default)
   int prefill_chunk = 512;                // prompt tokens per forward call (> 0)
+  // Sample on the device when the session's backend can (Session::device_sampling_backend()):
+  // only the chosen id and logprobs reach the host, the same tokens as the host path for the
+  // same seed. false: download the logits and sample on the host.
+  bool device_sampling = true;
 };
 
 // One generated token, handed to the streaming callback as soon as it is sampled.
@@ -64,6 +68,8 @@ using TokenCallback = std::function<bool(const TokenEvent&)>;
 // one (which was sampled but never run through the model): to continue the conversation, pass
 // that last token first in the next prompt. Generation ends with "length" early if the session's
 // capacity is reached.
+//
+// (Beam search, engine/beam_search.h, stays on the host: it ranks whole log-softmax rows.)
 GenerationResult generate(model::Session& session, const Detokenizer* detok, const GenerationRequest& request,
                           const TokenCallback& on_token = {});
 // The same with a Hugging Face tokenizer (may be null); defined in tokenizer_detokenizer.cpp.

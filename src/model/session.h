@@ -8,6 +8,13 @@
 #include <span>
 #include <vector>
 
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace nova::kernels {
+class Backend;
+}
+
 namespace nova::model {
 
 class Session {
@@ -24,6 +31,16 @@ class Session {
   // logits: [ids.size(), vocab] row-major if all_logits, else [1, vocab] for the last token.
   // Throws nova::Error if capacity would be exceeded or an id is out of range.
   virtual void forward(std::span<const int32_t> ids, std::vector<float>& logits, bool all_logits = false) = 0;
+
+  // Sampling where the logits are: the backend forward_logits() leaves them on when that backend
+  // samples there (Backend::samples_on_device()), else null and the engine samples forward()'s
+  // host logits. Default: null.
+  virtual kernels::Backend* device_sampling_backend() const { return nullptr; }
+  // forward() leaving the last token's logits on device_sampling_backend(): [1, vocab] F32,
+  // nothing downloaded. Default: throws (a session without device logits).
+  virtual Tensor forward_logits(std::span<const int32_t> /*ids*/) {
+    fail("Session::forward_logits", "this session does not keep logits on a device");
+  }
 
   // An independent copy (same cache contents), e.g. for beam search.
   virtual std::unique_ptr<Session> fork() const = 0;

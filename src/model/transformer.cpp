@@ -144,9 +144,17 @@ void Transformer::forward_hidden(std::span<const int32_t> ids, int64_t pos0, KvC
   forward_contiguous(ids, pos0, cache, hidden, /*all_rows=*/true, nullptr, /*hidden_only=*/true);
 }
 
+Tensor Transformer::forward_logits(std::span<const int32_t> ids, int64_t pos0, KvCache& cache,
+                                   const Probe* probe) const {
+  std::vector<float> unused;
+  Tensor logits;
+  forward_contiguous(ids, pos0, cache, unused, /*all_logits=*/false, probe, /*hidden_only=*/false, &logits);
+  return logits;
+}
+
 void Transformer::forward_contiguous(std::span<const int32_t> ids, int64_t pos0, KvCache& cache,
                                      std::vector<float>& logits, bool all_logits, const Probe* probe,
-                                     bool hidden_only) const {
+                                     bool hidden_only, Tensor* device_logits) const {
   const ModelConfig& c = config_;
   kernels::Backend& be = *backend_;
   const int64_t M = static_cast<int64_t>(ids.size());
@@ -167,7 +175,7 @@ void Transformer::forward_contiguous(std::span<const int32_t> ids, int64_t pos0,
   std::vector<int32_t> logit_rows;
   for (int64_t r = all_logits ? 0 : M - 1; r < M; ++r) logit_rows.push_back(static_cast<int32_t>(r));
   run(ids, be.upload(cos_host), be.upload(sin_host), ContiguousKvView(be, cache, pos0, M), logit_rows, logits, probe,
-      hidden_only);
+      hidden_only, device_logits);
 }
 
 void Transformer::forward_batch(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,

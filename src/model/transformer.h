@@ -75,6 +75,9 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   // RMSNorm) of every id, [ids.size(), hidden_size], so logits = hidden W_lm^T. Embeddings pool
   // these; keeping them out of forward() spares the vocab-wide matmul.
   void forward_hidden(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& hidden) const;
+  // forward() of the last id leaving its logits on the backend: [1, vocab] F32, nothing
+  // downloaded, so a device backend samples them where they are (TransformerSession::forward_logits).
+  Tensor forward_logits(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, const Probe* probe = nullptr) const;
 
   // One step of several sequences over a shared paged cache: all their tokens go through the
   // matmuls together (M = total tokens), attention runs per sequence over its own blocks. Each
@@ -104,8 +107,9 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   void forward_batch_to(const BatchInput& batch, PagedKvCache& cache, std::vector<float>& logits,
                         Tensor* device_logits, const Probe* probe) const;
   // forward() and forward_hidden(): validation, RoPE rows, then run().
+  // With device_logits: the logits are left there instead of downloaded to `out`.
   void forward_contiguous(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& out,
-                          bool all_rows, const Probe* probe, bool hidden_only) const;
+                          bool all_rows, const Probe* probe, bool hidden_only, Tensor* device_logits = nullptr) const;
   // The RoPE frequencies for a sequence whose positions reach `seq_len`.
   RopeFrequencies frequencies_for(int64_t seq_len) const;
   Tensor ffn(const FfnWeights& f, const Tensor& x, int64_t inter) const;

@@ -18,6 +18,17 @@ void TransformerSession::forward(std::span<const int32_t> ids, std::vector<float
   length_ += static_cast<int64_t>(ids.size());
 }
 
+kernels::Backend* TransformerSession::device_sampling_backend() const {
+  kernels::Backend& be = model_->backend();
+  return be.samples_on_device() ? &be : nullptr;
+}
+
+Tensor TransformerSession::forward_logits(std::span<const int32_t> ids) {
+  Tensor logits = model_->forward_logits(ids, length_, cache_);
+  length_ += static_cast<int64_t>(ids.size());
+  return logits;
+}
+
 void TransformerSession::forward_traced(std::span<const int32_t> ids, std::vector<float>& logits, bool all_logits,
                                         const Probe& probe) {
   model_->forward(ids, length_, cache_, logits, all_logits, &probe);

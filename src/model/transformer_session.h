@@ -17,6 +17,9 @@ class TransformerSession final : public Session {
   int64_t length() const override { return length_; }
   int64_t capacity() const override { return cache_.capacity; }
   void forward(std::span<const int32_t> ids, std::vector<float>& logits, bool all_logits = false) override;
+  // The model's backend when it samples on the device (a CUDA backend), else null.
+  kernels::Backend* device_sampling_backend() const override;
+  Tensor forward_logits(std::span<const int32_t> ids) override;
   std::unique_ptr<Session> fork() const override;
   void truncate(int64_t n) override;
 
