@@ -22,7 +22,7 @@ StepCapture::StepCapture(bool enabled) : enabled_(enabled), slots_(kSlots) {
     return n > 0 ? n : fallback;
   };
   segment_ops_ = ops_env("NOVA_CUDA_SEGMENT_OPS", kSegmentOps);
-  first_ops_ = ops_env("NOVA_CUDA_FIRST_SEGMENT_OPS", segment_ops_);
+  first_ops_ = ops_env("NOVA_CUDA_FIRST_SEGMENT_OPS", kFirstSegmentOps);
   check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&ring_), kRingBytes, cudaHostAllocDefault), "cudaHostAlloc(args)");
   if (cudaMalloc(reinterpret_cast<void**>(&mirror_), kRingBytes) != cudaSuccess) {
     cudaFreeHost(ring_);

@@ -70,13 +70,13 @@ class StepCapture {
   static constexpr size_t kRingBytes = size_t{16} << 20;
   static constexpr int kSlots = 64;       // segments kept per step
   static constexpr int kPerSlot = 4;      // graphs kept per segment (pointer patterns may cycle)
-  // The GPU starts on a step's first part while the host records the rest. Shorter segments ran
-  // 1B decode faster on the H100 (tok/s: 16 ops 693, 32 681, 96 655, in one call), but a step is
-  // then several graphs (tests/model/cuda/moe_cuda_test.cpp expects one per decode step).
-  static constexpr int kSegmentOps = 96;
-  // Ops per segment: kSegmentOps, the first of a step `first_ops_` (the GPU idles until it is
-  // flushed). NOVA_CUDA_SEGMENT_OPS / NOVA_CUDA_FIRST_SEGMENT_OPS override (for measurements).
-  int segment_ops_ = kSegmentOps, first_ops_ = kSegmentOps;
+  // The GPU starts on a step's first segment while the host records the rest, so a short first
+  // segment and moderate ones after it keep the GPU busy: 1B decode on the H100 (tok/s, one call,
+  // BENCHMARKS.md "Fourth round"): first/rest 8/32 703, 16/16 692, 16/96 692, 32/32 678, 96/96 642.
+  // Tests that count graphs per step set NOVA_CUDA_SEGMENT_OPS / NOVA_CUDA_FIRST_SEGMENT_OPS
+  // (which override these, for measurements) large.
+  static constexpr int kSegmentOps = 32, kFirstSegmentOps = 8;
+  int segment_ops_ = kSegmentOps, first_ops_ = kFirstSegmentOps;
   struct Kept {
     std::vector<uint64_t> sig;
     cudaGraphExec_t exec = nullptr;
