@@ -17,6 +17,7 @@
 
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "kernels/backend.h"
 
 namespace nova::bench {
 
@@ -233,6 +234,36 @@ inline std::vector<int32_t> prompt_ids(int64_t n, int64_t vocab, int64_t salt = 
 // The greedy token of one row of logits (the first maximum).
 inline int32_t argmax(const float* logits, int64_t vocab) {
   return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+}
+
+// The non-empty items of a `sep`-separated list ("1b,8b").
+inline std::vector<std::string> split_list(const std::string& s, char sep = ',') {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= s.size();) {
+    const size_t end = std::min(s.find(sep, at), s.size());
+    if (end > at) out.push_back(s.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// Device-to-device copy bandwidth through a backend (copy_rows of 1 GiB, best of 5 x 10 copies),
+// bytes read + written, in GB/s: the roofline's denominator of the GPU benches.
+inline double backend_copy_gbs(kernels::Backend& be) {
+  const int64_t rows = 1024, width = (int64_t{1} << 30) / 4 / rows;
+  Tensor a = be.alloc(DType::F32, {rows, width}), b = be.alloc(DType::F32, {rows, width});
+  Tensor tiny = be.alloc(DType::F32, {1});
+  float sink = 0;
+  be.copy_rows(a, b, 0);
+  be.download(tiny, &sink);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const double t0 = now_seconds();
+    for (int i = 0; i < 10; ++i) be.copy_rows(i % 2 ? b : a, i % 2 ? a : b, 0);
+    be.download(tiny, &sink);
+    best = std::min(best, (now_seconds() - t0) / 10);
+  }
+  return 2.0 * double(a.nbytes()) / best / 1e9;
 }
 
 }  // namespace nova::bench

@@ -21,7 +21,6 @@
 #include <filesystem>
 #include <memory>
 #include <span>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -77,24 +76,6 @@ double write_model(const std::string& dir, const Shape& s, int64_t max_pos) {
                                       /*rope_theta=*/500000.0};
   return nova::bench::write_random_llama(dir, shape,
                                          [&](int64_t rows, int64_t cols, float) { return pool.view({rows, cols}); });
-}
-
-// Device-to-device copy bandwidth through the backend (copy_rows of 1 GiB), bytes read + written.
-double copy_bandwidth_gbs(nova::kernels::Backend& be) {
-  const int64_t rows = 1024, width = (int64_t{1} << 30) / 4 / rows;
-  Tensor a = be.alloc(DType::F32, {rows, width}), b = be.alloc(DType::F32, {rows, width});
-  Tensor tiny = be.alloc(DType::F32, {1});
-  float sink = 0;
-  be.copy_rows(a, b, 0);
-  be.download(tiny, &sink);
-  double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
-    const double t0 = nova::bench::now_seconds();
-    for (int i = 0; i < 10; ++i) be.copy_rows(i % 2 ? b : a, i % 2 ? a : b, 0);
-    be.download(tiny, &sink);
-    best = std::min(best, (nova::bench::now_seconds() - t0) / 10);
-  }
-  return 2.0 * double(a.nbytes()) / best / 1e9;
 }
 
 // Micro-benchmarks that explain the decode figures: the batch-1 linear (bf16 GEMV) bandwidth per
@@ -357,23 +338,15 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   std::fflush(stdout);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
   auto set = [&](const std::string& a, const std::string& v) {
-    if (a == "--models") o.models = split(v);
+    if (a == "--models") o.models = nova::bench::split_list(v);
     else if (a == "--prompts") {
       o.prompts.clear();
-      for (const auto& p : split(v)) o.prompts.push_back(std::atoll(p.c_str()));
+      for (const auto& p : nova::bench::split_list(v)) o.prompts.push_back(std::atoll(p.c_str()));
     } else if (a == "--decode") o.decode = std::atoll(v.c_str());
     else if (a == "--context") o.context = std::atoll(v.c_str());
     else if (a == "--batch") o.batch = std::atoll(v.c_str());
@@ -391,7 +364,7 @@ int main(int argc, char** argv) {
   try {
     // The copy bandwidth through plain launches (a captured copy would time the capture too).
     setenv("NOVA_CUDA_GRAPHS", "0", 1);
-    const double copy_gbs = copy_bandwidth_gbs(*nova::kernels::make_backend(o.device));
+    const double copy_gbs = nova::bench::backend_copy_gbs(*nova::kernels::make_backend(o.device));
     setenv("NOVA_CUDA_GRAPHS", o.graphs ? "1" : "0", 1);
     auto be = nova::kernels::make_backend(o.device);
     std::printf("device %s | CUDA graphs %s | device-to-device copy %.0f GB/s (read + write)\n", o.device.c_str(),

@@ -115,23 +115,6 @@ Written write_mixtral(const std::string& dir, const Options& o, int64_t max_pos)
   return w;
 }
 
-double copy_bandwidth_gbs(nova::kernels::Backend& be) {
-  const int64_t rows = 1024, width = (int64_t{1} << 30) / 4 / rows;
-  Tensor a = be.alloc(DType::F32, {rows, width}), b = be.alloc(DType::F32, {rows, width});
-  Tensor tiny = be.alloc(DType::F32, {1});
-  float sink = 0;
-  be.copy_rows(a, b, 0);
-  be.download(tiny, &sink);
-  double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
-    const double t0 = nova::bench::now_seconds();
-    for (int i = 0; i < 10; ++i) be.copy_rows(i % 2 ? b : a, i % 2 ? a : b, 0);
-    be.download(tiny, &sink);
-    best = std::min(best, (nova::bench::now_seconds() - t0) / 10);
-  }
-  return 2.0 * double(a.nbytes()) / best / 1e9;
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -276,7 +259,7 @@ int main(int argc, char** argv) {
   }
   try {
     setenv("NOVA_CUDA_GRAPHS", "0", 1);  // the copy bandwidth through plain launches
-    const double copy_gbs = copy_bandwidth_gbs(*nova::kernels::make_backend(o.device));
+    const double copy_gbs = nova::bench::backend_copy_gbs(*nova::kernels::make_backend(o.device));
     unsetenv("NOVA_CUDA_GRAPHS");
     auto be = nova::kernels::make_backend(o.device);
     std::printf("device %s | copy %.0f GB/s (read + write)\n", o.device.c_str(), copy_gbs);

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -120,14 +119,6 @@ void run(Backend& be, const Shape& s, int64_t M, DType act) {
   std::printf("  layer total %.1f us (without 'swiglu alone')\n", total * 1e6);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,10 +126,10 @@ int main(int argc, char** argv) {
   std::vector<int64_t> tokens = {512, 8192};
   std::string act = "bf16", device = "cuda";
   auto set = [&](const std::string& a, const std::string& v) {
-    if (a == "--models") models = split(v);
+    if (a == "--models") models = nova::bench::split_list(v);
     else if (a == "--tokens") {
       tokens.clear();
-      for (const auto& t : split(v)) tokens.push_back(std::atoll(t.c_str()));
+      for (const auto& t : nova::bench::split_list(v)) tokens.push_back(std::atoll(t.c_str()));
     } else if (a == "--act") act = v;
     else if (a == "--device") device = v;
     else return false;

@@ -74,17 +74,6 @@ struct Options {
   bool fp32 = false, recompute = false, reference_init = false;
 };
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t b = 0;
-  while (b <= s.size()) {
-    const size_t e = std::min(s.find(sep, b), s.size());
-    if (e > b) out.push_back(s.substr(b, e - b));
-    b = e + 1;
-  }
-  return out;
-}
-
 int64_t parse_int(const std::string& flag, const std::string& v, int64_t lo) {
   char* end = nullptr;
   const long long x = std::strtoll(v.c_str(), &end, 10);
@@ -94,7 +83,7 @@ int64_t parse_int(const std::string& flag, const std::string& v, int64_t lo) {
 
 bool set_flag(Options& o, const std::string& f, const std::string& v) {
   if (f == "--models") {
-    o.models = split(v, ',');
+    o.models = nova::bench::split_list(v);
     for (const std::string& m : o.models)
       if (std::none_of(std::begin(kShapes), std::end(kShapes), [&](const Shape& s) { return s.name == m; }))
         nova::fail("bench_cuda_train", "--models: unknown model '" + m + "' (124m, 1b)");
@@ -102,7 +91,7 @@ bool set_flag(Options& o, const std::string& f, const std::string& v) {
     if (v.find(':') == std::string::npos) {
       o.every_batch = parse_int(f, v, 1);
     } else {
-      for (const std::string& kv : split(v, ',')) {
+      for (const std::string& kv : nova::bench::split_list(v)) {
         const size_t c = kv.find(':');
         if (c == std::string::npos) nova::fail("bench_cuda_train", "--batch: expected model:N, got '" + kv + "'");
         const std::string m = kv.substr(0, c);

@@ -23,33 +23,13 @@
 #include "kernels/backend_factory.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "model/transformer.h"
+#include "../kernels/cuda/cuda_test_util.h"
 #include "support/fixtures.h"
 
 namespace nova::engine {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-kernels::Backend* cuda_backend(std::string* why) {
-  static std::unique_ptr<kernels::Backend> backend;
-  static std::string reason;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    try {
-      backend = kernels::make_backend("cuda");
-    } catch (const Error& e) {
-      reason = e.what();
-    }
-  }
-  if (!backend) *why = reason;
-  return backend.get();
-}
-
-#define REQUIRE_CUDA(var)                           \
-  std::string why_;                                 \
-  kernels::Backend* var = cuda_backend(&why_);      \
-  if (!var) GTEST_SKIP() << "no CUDA backend: " << why_
 
 std::vector<float> random_logits(size_t n, std::mt19937& rng, float scale) {
   std::normal_distribution<float> d(0.0f, scale);
@@ -318,7 +298,7 @@ int compare_rows(kernels::Backend& be, const std::vector<float>& logits, int V, 
 }
 
 TEST(DeviceSamplingCuda, MatchesTheHostSamplerOnRandomLogits) {
-  REQUIRE_CUDA(be);
+  NOVA_REQUIRE_CUDA(be);
   std::mt19937 rng(11);
   int rows = 0, differ = 0, needs_host = 0;
   uint64_t seed = 1;
@@ -353,7 +333,7 @@ TEST(DeviceSamplingCuda, MatchesTheHostSamplerOnRandomLogits) {
 }
 
 TEST(DeviceSamplingCuda, EdgeCases) {
-  REQUIRE_CUDA(be);
+  NOVA_REQUIRE_CUDA(be);
   std::mt19937 rng(5);
   int needs_host = 0;
   const int V = 32000;
@@ -423,7 +403,7 @@ TEST(DeviceSamplingCuda, EdgeCases) {
 }
 
 TEST(DeviceSamplingCuda, EngineGivesTheCpuEnginesTokens) {
-  REQUIRE_CUDA(be);
+  NOVA_REQUIRE_CUDA(be);
   const std::string dir = test::fixture("models/llama-gqa");
   auto cpu = model::Transformer::load(dir);
   auto gpu = model::Transformer::create(formats::load_hf_config(dir + "/config.json"),

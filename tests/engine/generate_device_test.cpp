@@ -15,6 +15,7 @@
 #include "formats/safetensors.h"
 #include "kernels/backend_factory.h"
 #include "model/transformer.h"
+#include "../kernels/cuda/cuda_test_util.h"
 #include "support/fixtures.h"
 #include "toy_session.h"
 
@@ -89,25 +90,9 @@ TEST(GenerateDeviceSampling, CpuTransformerUsesTheHostPath) {
 
 // ---- CUDA ----
 
-kernels::Backend* cuda_backend(std::string* why) {
-  static std::unique_ptr<kernels::Backend> backend;
-  static std::string reason;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    try {
-      backend = kernels::make_backend("cuda");
-    } catch (const Error& e) {
-      reason = e.what();
-    }
-  }
-  if (!backend) *why = reason;
-  return backend.get();
-}
-
 TEST(GenerateDeviceSamplingCuda, SameTokensAsTheHostPath) {
   std::string why;
-  kernels::Backend* be = cuda_backend(&why);
+  kernels::Backend* be = test::cuda_backend(&why);
   if (!be) GTEST_SKIP() << "no CUDA backend: " << why;
   ASSERT_TRUE(be->samples_on_device());
   for (const char* name : {"llama-gqa", "qwen3"}) {

@@ -280,27 +280,12 @@ TEST(CudaBackend, PagedPrefillOnTensorCoresMatchesCpuOverShuffledBlocks) {
   NOVA_REQUIRE_CUDA(gpu);
   CpuBackend cpu;
   const int64_t hq = 8, hkv = 2, d = 64, bs = 16;
-  struct Seq {
-    int64_t rows, pos0;
-  };
   for (int window : {0, 50}) {
     // 640 rows over 4 sequences (>= 64 each on average): the tensor-core path, a decode row included.
-    const std::vector<Seq> seqs = {{300, 0}, {1, 500}, {299, 77}, {40, 9}};
-    std::vector<PagedAttentionSeq> ds;
-    std::vector<int32_t> tables;
-    int64_t total_rows = 0, total_blocks = 0;
-    for (const Seq& s : seqs) total_blocks += (s.pos0 + s.rows + bs - 1) / bs;
-    std::vector<int32_t> perm(static_cast<size_t>(total_blocks + 3));
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), std::mt19937(11));
-    size_t next = 0;
-    for (const Seq& s : seqs) {
-      const int64_t nb = (s.pos0 + s.rows + bs - 1) / bs;
-      ds.push_back({total_rows, s.rows, s.pos0, static_cast<int64_t>(tables.size()), nb});
-      for (int64_t b = 0; b < nb; ++b) tables.push_back(perm[next++]);
-      total_rows += s.rows;
-    }
-    const int64_t nblocks = static_cast<int64_t>(perm.size());
+    const test::PagedLayout lay = test::paged_layout({{300, 0}, {1, 500}, {299, 77}, {40, 9}}, bs, 3, 11);
+    const auto& ds = lay.seqs;
+    const auto& tables = lay.tables;
+    const int64_t total_rows = lay.total_rows, nblocks = lay.num_blocks;
     const auto qv = randn(static_cast<size_t>(total_rows * hq * d), 300 + window);
     const auto kv = randn(static_cast<size_t>(nblocks * bs * hkv * d), 301);
     const auto vv = randn(static_cast<size_t>(nblocks * bs * hkv * d), 302);
@@ -319,26 +304,13 @@ TEST(CudaBackend, PagedAttentionMatchesCpuOverShuffledBlocks) {
   NOVA_REQUIRE_CUDA(gpu);
   CpuBackend cpu;
   const int64_t hq = 8, hkv = 2, d = 64, bs = 16;
-  struct Seq {
-    int64_t rows, pos0;
-  };
   for (int window : {0, 40}) {
-    const std::vector<Seq> seqs = {{1, 300}, {12, 0}, {1, 5}, {7, 33}, {1, 1000}};
-    std::vector<PagedAttentionSeq> ds;
-    std::vector<int32_t> tables;
-    int64_t total_rows = 1, total_blocks = 0;  // row 0 is named by no sequence
-    for (const Seq& s : seqs) total_blocks += (s.pos0 + s.rows + bs - 1) / bs;
-    std::vector<int32_t> perm(static_cast<size_t>(total_blocks + 4));
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), std::mt19937(7));
-    size_t next = 0;
-    for (const Seq& s : seqs) {
-      const int64_t nb = (s.pos0 + s.rows + bs - 1) / bs;
-      ds.push_back({total_rows, s.rows, s.pos0, static_cast<int64_t>(tables.size()), nb});
-      for (int64_t b = 0; b < nb; ++b) tables.push_back(perm[next++]);
-      total_rows += s.rows;
-    }
-    const int64_t nblocks = static_cast<int64_t>(perm.size());
+    // Row 0 is named by no sequence.
+    const test::PagedLayout lay =
+        test::paged_layout({{1, 300}, {12, 0}, {1, 5}, {7, 33}, {1, 1000}}, bs, 4, 7, /*first_row=*/1);
+    const auto& ds = lay.seqs;
+    const auto& tables = lay.tables;
+    const int64_t total_rows = lay.total_rows, nblocks = lay.num_blocks;
     const auto qv = randn(static_cast<size_t>(total_rows * hq * d), 200 + window);
     const auto kv = randn(static_cast<size_t>(nblocks * bs * hkv * d), 201);
     const auto vv = randn(static_cast<size_t>(nblocks * bs * hkv * d), 202);

@@ -327,29 +327,15 @@ TEST(CudaBf16Ops, PrefillAttentionOnBf16CacheMatchesFp32) {
 TEST(CudaBf16Ops, PagedPrefillAttentionOnBf16BlocksMatchesFp32) {
   NOVA_REQUIRE_CUDA(gpu);
   CpuBackend cpu;
-  struct Seq {
-    int64_t rows, pos0;
-  };
   for (int64_t d : {int64_t{64}, int64_t{128}})
     for (int window : {0, 50}) {
       const int64_t hq = 8, hkv = 2, bs = 16;
       // 640 rows over 4 sequences: the mma path, chunked prefills (pos0 > 0) and a decode row.
-      const std::vector<Seq> seqs = {{300, 0}, {1, 500}, {299, 77}, {40, 9}};
-      std::vector<PagedAttentionSeq> ds;
-      std::vector<int32_t> tables;
-      int64_t total_rows = 0, total_blocks = 0;
-      for (const Seq& s : seqs) total_blocks += (s.pos0 + s.rows + bs - 1) / bs;
-      std::vector<int32_t> perm(static_cast<size_t>(total_blocks + 3));
-      std::iota(perm.begin(), perm.end(), 0);
-      std::shuffle(perm.begin(), perm.end(), std::mt19937(static_cast<uint32_t>(13 + d + window)));
-      size_t next = 0;
-      for (const Seq& s : seqs) {
-        const int64_t nb = (s.pos0 + s.rows + bs - 1) / bs;
-        ds.push_back({total_rows, s.rows, s.pos0, static_cast<int64_t>(tables.size()), nb});
-        for (int64_t b = 0; b < nb; ++b) tables.push_back(perm[next++]);
-        total_rows += s.rows;
-      }
-      const int64_t nblocks = static_cast<int64_t>(perm.size());
+      const test::PagedLayout lay = test::paged_layout({{300, 0}, {1, 500}, {299, 77}, {40, 9}}, bs, 3,
+                                                       static_cast<uint32_t>(13 + d + window));
+      const auto& ds = lay.seqs;
+      const auto& tables = lay.tables;
+      const int64_t total_rows = lay.total_rows, nblocks = lay.num_blocks;
       const auto qv = round_bf16(randn(static_cast<size_t>(total_rows * hq * d), 500 + window));
       const auto kv = round_bf16(randn(static_cast<size_t>(nblocks * bs * hkv * d), 501));
       const auto vv = round_bf16(randn(static_cast<size_t>(nblocks * bs * hkv * d), 502));

@@ -8,12 +8,14 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "core/tensor.h"
+#include "kernels/backend.h"
 #include "kernels/backend_factory.h"
 
 namespace nova::test {
@@ -86,6 +88,36 @@ inline double scaled_error(const std::vector<float>& a, const std::vector<float>
     mag = std::max(mag, std::abs(double(b[i])));
   }
   return err / mag;
+}
+
+// A paged_attention call's layout: sequences of (rows, pos0) packed into q rows from `first_row`
+// (rows before it are named by no sequence), their blocks of `block_size` slots drawn from a
+// shuffled pool with `spare_blocks` unused ones, so tables are neither in order nor dense.
+struct PagedLayout {
+  std::vector<kernels::PagedAttentionSeq> seqs;
+  std::vector<int32_t> tables;
+  int64_t total_rows = 0, num_blocks = 0;
+};
+struct SeqShape {
+  int64_t rows, pos0;
+};
+inline PagedLayout paged_layout(const std::vector<SeqShape>& shapes, int64_t block_size, int64_t spare_blocks,
+                                uint32_t seed, int64_t first_row = 0) {
+  PagedLayout l;
+  l.total_rows = first_row;
+  for (const SeqShape& s : shapes) l.num_blocks += (s.pos0 + s.rows + block_size - 1) / block_size;
+  l.num_blocks += spare_blocks;
+  std::vector<int32_t> perm(static_cast<size_t>(l.num_blocks));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), std::mt19937(seed));
+  size_t next = 0;
+  for (const SeqShape& s : shapes) {
+    const int64_t nb = (s.pos0 + s.rows + block_size - 1) / block_size;
+    l.seqs.push_back({l.total_rows, s.rows, s.pos0, static_cast<int64_t>(l.tables.size()), nb});
+    for (int64_t b = 0; b < nb; ++b) l.tables.push_back(perm[next++]);
+    l.total_rows += s.rows;
+  }
+  return l;
 }
 
 }  // namespace nova::test
