@@ -115,19 +115,6 @@ void with_float_type(DType t, F&& f) {
   else fail("convert", "dtype " + std::string(dtype_name(t)) + " not supported (F32/BF16/F16)");
 }
 
-__global__ void bf16_to_f32_kernel(const bf16_t* src, int64_t n, float* dst) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
-    dst[i] = __bfloat162float(src[i]);
-}
-
-template <class T>
-__global__ void convert_kernel(const float* src, int64_t n, T* dst) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    if constexpr (std::is_same_v<T, __nv_bfloat16>) dst[i] = __float2bfloat16_rn(src[i]);
-    else dst[i] = __float2half_rn(src[i]);
-  }
-}
-
 }  // namespace
 
 void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, int64_t n, float* out,
@@ -251,21 +238,6 @@ void launch_convert(const void* src, DType st, int64_t n, void* dst, DType dt, c
     });
   });
   check_launch("convert");
-}
-
-void launch_convert_bf16_f32(const void* src, int64_t n, float* dst, cudaStream_t s) {
-  if (n == 0) return;
-  bf16_to_f32_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(static_cast<const bf16_t*>(src), n, dst);
-  check_launch("convert_bf16_f32");
-}
-
-void launch_convert_f32(const float* src, int64_t n, void* dst, DType dtype, cudaStream_t s) {
-  if (n == 0) return;
-  if (dtype == DType::BF16)
-    convert_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(src, n, static_cast<__nv_bfloat16*>(dst));
-  else
-    convert_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(src, n, static_cast<__half*>(dst));
-  check_launch("convert_f32");
 }
 
 }  // namespace nova::kernels::cuda

@@ -55,10 +55,6 @@ void launch_scatter_rows(const void* src, DType act, int64_t width, const int32_
 // dst (F32) rows += weights[i] * src rows (src F32 or BF16).
 void launch_scatter_add_rows(const void* src, DType act, int64_t width, const int32_t* rows, const float* weights,
                              int64_t n, float* dst, cudaStream_t s);
-// dst (BF16 or F16) = round-to-nearest-even of src.
-void launch_convert_f32(const float* src, int64_t n, void* dst, DType dtype, cudaStream_t s);
-// dst (F32) = src (BF16), exactly.
-void launch_convert_bf16_f32(const void* src, int64_t n, float* dst, cudaStream_t s);
 // dst (dt) = src (st), through fp32, rounding to nearest even; st, dt in {F32, BF16, F16}.
 void launch_convert(const void* src, DType st, int64_t n, void* dst, DType dt, cudaStream_t s);
 
