@@ -4,6 +4,7 @@
 // bandwidth measured in the same run (bytes read + written, as copy benchmarks count them).
 // Usage: bench_cuda_decode [--models 1b,8b] [--prompts 512,8192] [--decode 64] [--context 512]
 //                          [--batch 32 (0: skip)] [--micro 1 (0: skip)] [--device cuda]
+//                          [--host-sampling 1: download the logits, argmax on the host]
 //                          [--graphs 0: launch every op on its own (NOVA_CUDA_GRAPHS=0); default 1,
 //                           each step replayed as CUDA graphs, the backend's default]
 // Runs entirely through kernels::Backend and model::Transformer, as `nova generate --device cuda`.
@@ -174,7 +175,7 @@ struct Options {
   std::vector<std::string> models = {"1b", "8b"};
   std::vector<int64_t> prompts = {512, 8192};
   int64_t decode = 64, context = 512, batch = 32, micro = 1;
-  bool graphs = true;
+  bool graphs = true, host_sampling = false;
   std::string device = "cuda";
 };
 
@@ -256,7 +257,7 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   // FLOP/s measured in this process; model FLOPs per token 2 N_matmul + 4 L d T (the forward third
   // of bench_cuda_train's 6 N + 12 L d T; LM head counted, as there). A prefill computes the LM head
   // for the last row only, so the figure without it is printed too.
-  std::printf("activations %s, KV cache %s (NOVA_CUDA_ACT=f32 forces F32)\n",
+  std::printf("activations %s, KV cache %s (a CUDA backend made under NOVA_CUDA_ACT=f32 keeps F32)\n",
               std::string(nova::dtype_name(model->activation_dtype())).c_str(),
               std::string(nova::dtype_name(model->kv_dtype())).c_str());
   const double peak = peak_gemm_flops(be);
@@ -281,7 +282,15 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
                 (long long)p, double(p) / best, best * 1e3, flops / best / 1e12, 100 * mfu, 100 * mfu_nohead);
   }
 
-  // Decode at batch 1 after a prompt of `context` tokens.
+  // Decode at batch 1 after a prompt of `context` tokens, greedy, the way `nova generate` runs it:
+  // the logits stay on the device and the backend picks the token (Backend::sample_rows); only the
+  // id comes back. (--host-sampling 1: download the logits and take the argmax on the host.)
+  const bool host_sampling = o.host_sampling || !be.samples_on_device();
+  auto greedy = [&](const Tensor& device_logits, int64_t rows) {
+    nova::kernels::SamplingRow row;
+    row.temperature = 0;  // greedy
+    return be.sample_rows(device_logits, std::vector<nova::kernels::SamplingRow>(static_cast<size_t>(rows), row), {});
+  };
   {
     auto session = model->new_session(o.context + o.decode + 8);
     session->forward(nova::bench::prompt_ids(o.context, s.vocab), logits);
@@ -289,16 +298,21 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
     int32_t next = 5;
     for (int64_t i = 0; i < o.decode + 4; ++i) {
       const double a = nova::bench::now_seconds();
-      session->forward(std::span<const int32_t>(&next, 1), logits);
+      const std::span<const int32_t> id(&next, 1);
+      if (host_sampling) {
+        session->forward(id, logits);
+        next = nova::bench::argmax(logits.data(), static_cast<int64_t>(logits.size()));
+      } else {
+        next = greedy(session->forward_logits(id), 1)[0].id;
+      }
       if (i >= 4) steps.push_back(nova::bench::now_seconds() - a);  // 4 warm-up steps
-      next = nova::bench::argmax(logits.data(), static_cast<int64_t>(logits.size()));
     }
     const double step = median(steps);
     const double bytes = w_bytes + kv_bytes_per_pos * double(o.context + o.decode / 2);
     const double roof = copy_gbs * 1e9 / bytes;
-    std::printf("decode batch 1 (context %lld): %7.1f tok/s (median %.3f ms/token) | roofline %.1f tok/s "
-                "(%.2f GB/token at %.0f GB/s) = %.0f%% of roofline\n",
-                (long long)o.context, 1.0 / step, step * 1e3, roof, bytes / 1e9, copy_gbs, 100.0 / step / roof);
+    std::printf("decode batch 1 (context %lld, greedy on the %s): %7.1f tok/s (median %.3f ms/token) | roofline %.1f "
+                "tok/s (%.2f GB/token at %.0f GB/s) = %.0f%% of roofline\n",
+                (long long)o.context, host_sampling ? "host" : "device", 1.0 / step, step * 1e3, roof, bytes / 1e9, copy_gbs, 100.0 / step / roof);
   }
 
   // Decode at batch `batch` through forward_batch over a paged cache, each sequence at `context`.
@@ -324,10 +338,14 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
       for (int64_t b = 0; b < B; ++b)
         in.sequences.push_back({std::span<const int32_t>(&next[b], 1), o.context + i, tables[b], 1});
       const double a = nova::bench::now_seconds();
-      model->forward_batch(in, cache, logits);
+      if (host_sampling) {
+        model->forward_batch(in, cache, logits);
+        for (int64_t b = 0; b < B; ++b) next[b] = nova::bench::argmax(logits.data() + b * s.vocab, s.vocab);
+      } else {
+        const auto picked = greedy(model->forward_batch_logits(in, cache), B);
+        for (int64_t b = 0; b < B; ++b) next[b] = picked[static_cast<size_t>(b)].id;
+      }
       if (i >= 2) steps.push_back(nova::bench::now_seconds() - a);
-      for (int64_t b = 0; b < B; ++b)
-        next[b] = nova::bench::argmax(logits.data() + b * s.vocab, s.vocab);
     }
     const double step = median(steps);
     const double bytes = w_bytes + double(B) * kv_bytes_per_pos * double(o.context + n_steps / 2);
@@ -353,6 +371,7 @@ int main(int argc, char** argv) {
     else if (a == "--device") o.device = v;
     else if (a == "--micro") o.micro = std::atoll(v.c_str());
     else if (a == "--graphs") o.graphs = v == "1";
+    else if (a == "--host-sampling") o.host_sampling = v == "1";
     else return false;
     return true;
   };

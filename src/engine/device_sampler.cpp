@@ -62,8 +62,6 @@ void DeviceSampling::add(Sampler& sampler, const TokenHistory& history, int top_
   penalties_.insert(penalties_.end(), pen.begin(), pen.end());
   rows_.push_back(row);
   params_.push_back(p);
-  prompt_.emplace_back(history.prompt.begin(), history.prompt.end());
-  generated_.emplace_back(history.generated.begin(), history.generated.end());
   vocab_.push_back(vocab);
 }
 
@@ -75,17 +73,23 @@ void DeviceSampling::add_placeholder() {
   SamplingParams p;
   p.temperature = 0;
   params_.push_back(p);
-  prompt_.emplace_back();
-  generated_.emplace_back();
   vocab_.push_back(0);
 }
 
 SampleOutcome DeviceSampling::host_row(size_t i, std::span<const float> row_logits, int vocab) const {
   SampleOutcome o;
   if (vocab_[i] == 0) return o;  // a placeholder
+  // The row's history, rebuilt from its penalty entries (the penalties see only which ids occur
+  // and how often each was generated): ids never generated as "prompt", the rest repeated.
+  std::vector<int32_t> prompt, generated;
+  const auto first = penalties_.begin() + rows_[i].penalty_begin;
+  for (auto e = first; e != first + rows_[i].penalty_count; ++e) {
+    if (e->generated == 0) prompt.push_back(e->id);
+    generated.insert(generated.end(), static_cast<size_t>(e->generated), e->id);
+  }
   try {
     Sampler s(params_[i], vocab);
-    o.token = s.sample_at(row_logits, {prompt_[i], generated_[i]}, rows_[i].top_logprobs, rows_[i].uniform);
+    o.token = s.sample_at(row_logits, {prompt, generated}, rows_[i].top_logprobs, rows_[i].uniform);
   } catch (const Error& e) {
     o.ok = false;
     o.error_where = e.where();

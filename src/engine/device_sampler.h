@@ -28,7 +28,7 @@ struct SampleOutcome {
 class DeviceSampling {
  public:
   // The next token of the sequence `sampler` samples (history: its penalties' tokens), with the
-  // `top_logprobs` best logprobs. Draws the row's uniform now; copies what the row needs.
+  // `top_logprobs` best logprobs. Draws the row's uniform now; keeps the row's penalty entries.
   // Throws nova::Error (as sample() would) for a history id outside the vocabulary or
   // top_logprobs outside [0, vocab].
   void add(Sampler& sampler, const TokenHistory& history, int top_logprobs);
@@ -50,9 +50,9 @@ class DeviceSampling {
 
   std::vector<kernels::SamplingRow> rows_;
   std::vector<kernels::PenaltyEntry> penalties_;
-  // Per row, for the host fallback: the parameters, the history copied, the vocabulary.
+  // Per row, for the host fallback: the parameters and the vocabulary (the history is rebuilt
+  // from the row's penalty entries: no copy of it on every decode step).
   std::vector<SamplingParams> params_;
-  std::vector<std::vector<int32_t>> prompt_, generated_;
   std::vector<int> vocab_;
 };
 

@@ -1,7 +1,6 @@
 #include "model/transformer.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "core/error.h"
@@ -27,10 +26,8 @@ namespace {
 
 // Transformer::activation_dtype()'s rule: BF16 when the backend takes BF16 activations and every
 // linear weight is BF16 (other weights would have x converted before each GEMM, and fp32
-// checkpoints keep fp32 accuracy), unless NOVA_CUDA_ACT=f32.
+// checkpoints keep fp32 accuracy).
 DType pick_activation_dtype(const ModelWeights& w, const kernels::Backend& backend) {
-  const char* env = std::getenv("NOVA_CUDA_ACT");
-  if (env && std::string(env) == "f32") return DType::F32;
   if (!backend.supports_activation(DType::BF16)) return DType::F32;
   bool all_bf16 = w.lm_head.dtype() == DType::BF16;
   auto check = [&](const Tensor& t) { all_bf16 = all_bf16 && t.dtype() == DType::BF16; };

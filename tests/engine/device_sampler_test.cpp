@@ -126,6 +126,30 @@ TEST(PenaltyEntries, EveryPenalisedIdOnceWithItsGeneratedCount) {
   EXPECT_THROW(penalty_entries(SamplingParams{}, {{}, bad}, V), Error);
 }
 
+TEST(DeviceSampling, HostFallbackEqualsTheSamplerOnTheWholeHistory) {
+  // run_on_host (the NeedsHost fallback) keeps only each row's penalty entries, not its history:
+  // its tokens and logprobs must still be the Sampler's on the real prompt + generated tokens.
+  std::mt19937 rng(11);
+  const int V = 64;
+  for (int trial = 0; trial < 60; ++trial) {
+    const auto prompt = random_ids(rng() % 40, V, rng);
+    const auto gen = random_ids(rng() % 40, V, rng);
+    const SamplingParams p = params_of(trial % 4 == 0 ? 0.0f : 0.9f, trial % 3 ? 10 : 0, 0.9f, 0.02f,
+                                       trial % 2 ? 1.3f : 1.0f, trial % 3 == 1 ? 0.5f : 0.0f,
+                                       trial % 5 == 2 ? 0.25f : 0.0f, 77 + trial);
+    Sampler reference(p, V), drawn(p, V);
+    DeviceSampling sampling;
+    sampling.add(drawn, {prompt, gen}, 4);
+    const auto logits = random_logits(V, rng, 2.0f);
+    const SampledToken want = reference.sample(logits, {prompt, gen}, 4);
+    const SampledToken got = sampling.run_on_host(logits, V)[0].get();
+    ASSERT_EQ(got.id, want.id) << "trial " << trial;
+    EXPECT_EQ(got.logprob, want.logprob);
+    ASSERT_EQ(got.top.size(), want.top.size());
+    for (size_t i = 0; i < got.top.size(); ++i) EXPECT_EQ(got.top[i].id, want.top[i].id);
+  }
+}
+
 TEST(DeviceSampling, CpuBackendLeavesSamplingToTheHost) {
   kernels::Backend& cpu = kernels::CpuBackend::instance();
   EXPECT_FALSE(cpu.samples_on_device());

@@ -26,6 +26,9 @@ CudaBackend::CudaBackend(int device) : device_(device), holder_(std::make_shared
   prepare_attention();
   prepare_attention_tc();
   prepare_attention_prefill();
+  // NOVA_CUDA_ACT=f32: no BF16 activations (supports_activation), so models keep the fp32 path.
+  const char* act = std::getenv("NOVA_CUDA_ACT");
+  bf16_activations_ = !(act && std::string(act) == "f32");
   const char* attn = std::getenv("NOVA_CUDA_ATTN");
   attn_tensor_cores_ = !(attn && std::string(attn) == "fp32");
   // Each step replayed as CUDA graphs by default (step_capture.cuh; BENCHMARKS.md "CUDA");

@@ -100,8 +100,10 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override { return "cuda"; }
-  // F32 and BF16 activations (backend.h's [bf16] ops).
-  bool supports_activation(DType dtype) const override { return dtype == DType::F32 || dtype == DType::BF16; }
+  // F32 and BF16 activations (backend.h's [bf16] ops); BF16 unless NOVA_CUDA_ACT=f32 when made.
+  bool supports_activation(DType dtype) const override {
+    return dtype == DType::F32 || (dtype == DType::BF16 && bf16_activations_);
+  }
 
   Tensor alloc(DType dtype, std::vector<int64_t> shape) override;
   Tensor upload(const Tensor& host) override;
@@ -295,6 +297,7 @@ class CudaBackend final : public Backend {
   double last_sync_ = 0, stat_host_ = 0, stat_flush_ = 0, stat_wait_ = 0;
   long stat_steps_ = 0;
   static double seconds_now() {
+  bool bf16_activations_ = true;   // false under NOVA_CUDA_ACT=f32
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 };

@@ -150,7 +150,8 @@ TEST(CudaFixtureBatch, ForwardBatchMatchesSingleSequenceForward) {
   }
 }
 
-// NOVA_CUDA_ACT=f32 forces F32 activations for a bf16 checkpoint; a CPU backend never runs BF16.
+// A CUDA backend made under NOVA_CUDA_ACT=f32 forces F32 activations for a bf16 checkpoint; a CPU
+// backend never runs BF16.
 TEST(CudaFixtureActivations, EnvForcesF32AndCpuStaysF32) {
   NOVA_REQUIRE_CUDA(gpu);
   const std::string dir = bf16_copy("llama-gqa");
@@ -160,9 +161,11 @@ TEST(CudaFixtureActivations, EnvForcesF32AndCpuStaysF32) {
   const char* old = std::getenv("NOVA_CUDA_ACT");
   const std::string saved = old ? old : "";
   setenv("NOVA_CUDA_ACT", "f32", 1);
-  auto f32_model = make(*gpu);
+  const auto f32_backend = kernels::make_backend("cuda");  // reads the variable when made
   if (old) setenv("NOVA_CUDA_ACT", saved.c_str(), 1);
   else unsetenv("NOVA_CUDA_ACT");
+  EXPECT_FALSE(f32_backend->supports_activation(DType::BF16));
+  auto f32_model = make(*f32_backend);
   EXPECT_EQ(f32_model->activation_dtype(), DType::F32);
   EXPECT_EQ(f32_model->new_paged_cache(2, 4).k[0].dtype(), DType::F32);
   auto cpu = kernels::make_backend("cpu");
