@@ -292,12 +292,12 @@ class CudaBackend final : public Backend {
   static constexpr int64_t kTensorCoreMinRows = 256;
   static constexpr int64_t kTensorCoreMinRowsPerSeq = 64;
   bool attn_tensor_cores_ = true;  // false under NOVA_CUDA_ATTN=fp32
+  bool bf16_activations_ = true;   // false under NOVA_CUDA_ACT=f32
   // NOVA_CUDA_GRAPHS_STATS=1: where a step's time goes (host between downloads, GPU wait).
   bool stats_ = false;
   double last_sync_ = 0, stat_host_ = 0, stat_flush_ = 0, stat_wait_ = 0;
   long stat_steps_ = 0;
   static double seconds_now() {
-  bool bf16_activations_ = true;   // false under NOVA_CUDA_ACT=f32
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 };
