@@ -7,6 +7,10 @@
 // Shapes (tied embeddings for both):
 //   124m: hidden 768, 12 layers, 12/12 heads, inter 2048, vocab 32000 (109.53M parameters)
 //   1b:   Llama-3.2-1B: hidden 2048, 16 layers, 32/8 heads, inter 8192, vocab 128256 (1235.81M)
+//   moe:  Mixtral-style MoE: hidden 1024, 8 layers, 16/8 heads, 8 experts of inter 2816, top-2
+//         (norm_topk_prob), vocab 32000, load-balancing loss weight 0.02
+//   moe-dense: the same with one dense FFN of inter 5632 per layer (= the MoE's active width)
+// MoE: N_matmul counts the active parameters (router, and top_k / experts of the expert weights).
 // Model FLOPs per token = 6 * N_matmul + 12 * layers * (q_heads * head_dim) * seq, where N_matmul
 // is every weight a matmul reads (q, k, v, o, gate, up, down of each layer and the LM head,
 // counted although it is tied to the embedding; not the embedding lookup nor the norms) and the
@@ -17,7 +21,7 @@
 // Timing: --warmup untimed steps, then --steps timed ones; GpuTrainer::step returns after its one
 // host sync (the loss), so each step is timed on the host clock; tokens/s from the median step.
 //
-// Usage: bench_cuda_train [--models 124m,1b] [--batch 124m:64,1b:16 | N (every model)]
+// Usage: bench_cuda_train [--models 124m,1b (or moe, moe-dense)] [--batch 124m:64,1b:16 | N (every model)]
 //                         [--steps 10] [--warmup 3] [--seq 1024] [--fp32 0|1] [--recompute 0|1]
 //                         [--device 0] [--init parallel|reference]
 // --init: `reference` is train::init_params_random (one thread: ~50 s for the 1B model, device
@@ -58,16 +62,20 @@ namespace {
 struct Shape {
   std::string name;
   int hidden, inter, layers, heads, kv_heads, vocab;
+  int experts = 0, top_k = 0;  // MoE: `inter` is each expert's width
 };
 
 const Shape kShapes[] = {
     {"124m", 768, 2048, 12, 12, 12, 32000},
     {"1b", 2048, 8192, 16, 32, 8, 128256},  // Llama-3.2-1B
+    {"moe", 1024, 2816, 8, 16, 8, 32000, 8, 2},
+    {"moe-dense", 1024, 5632, 8, 16, 8, 32000},
 };
+constexpr double kRouterAuxLossCoef = 0.02;  // Mixtral's
 
 struct Options {
   std::vector<std::string> models{"124m", "1b"};
-  std::map<std::string, int64_t> batch{{"124m", 64}, {"1b", 16}};
+  std::map<std::string, int64_t> batch{{"124m", 64}, {"1b", 16}, {"moe", 16}, {"moe-dense", 16}};
   int64_t every_batch = 0;  // --batch N: this for every model
   int steps = 10, warmup = 3, device = 0;
   int64_t seq = 1024;
@@ -86,7 +94,7 @@ bool set_flag(Options& o, const std::string& f, const std::string& v) {
     o.models = nova::bench::split_list(v);
     for (const std::string& m : o.models)
       if (std::none_of(std::begin(kShapes), std::end(kShapes), [&](const Shape& s) { return s.name == m; }))
-        nova::fail("bench_cuda_train", "--models: unknown model '" + m + "' (124m, 1b)");
+        nova::fail("bench_cuda_train", "--models: unknown model '" + m + "' (124m, 1b, moe, moe-dense)");
   } else if (f == "--batch") {
     if (v.find(':') == std::string::npos) {
       o.every_batch = parse_int(f, v, 1);
@@ -96,7 +104,7 @@ bool set_flag(Options& o, const std::string& f, const std::string& v) {
         if (c == std::string::npos) nova::fail("bench_cuda_train", "--batch: expected model:N, got '" + kv + "'");
         const std::string m = kv.substr(0, c);
         if (std::none_of(std::begin(kShapes), std::end(kShapes), [&](const Shape& s) { return s.name == m; }))
-          nova::fail("bench_cuda_train", "--batch: unknown model '" + m + "' (124m, 1b)");
+          nova::fail("bench_cuda_train", "--batch: unknown model '" + m + "' (124m, 1b, moe, moe-dense)");
         o.batch[m] = parse_int(f, kv.substr(c + 1), 1);
       }
     }
@@ -132,17 +140,29 @@ nova::formats::ModelConfig llama_config(const Shape& s, int64_t seq) {
   c.rope.theta = 500000.0;
   c.tie_word_embeddings = true;
   c.layer_sliding.assign(static_cast<size_t>(s.layers), false);
-  c.layer_moe.assign(static_cast<size_t>(s.layers), false);
+  c.layer_moe.assign(static_cast<size_t>(s.layers), s.experts > 0);
+  if (s.experts > 0) {
+    c.model_type = "mixtral";
+    c.architecture = "MixtralForCausalLM";
+    c.num_experts = s.experts;
+    c.experts_per_token = s.top_k;
+    c.moe_intermediate_size = s.inter;
+    c.norm_topk_prob = true;
+  }
   c.bos_token_id = 1;
   return c;
 }
 
 // N_matmul of the FLOP formula, from the parameter store: every matrix but the embedding, plus
-// the LM head (vocab x hidden) when it is the tied embedding.
+// the LM head (vocab x hidden) when it is the tied embedding; a routed expert's matrices count
+// top_k / experts of their size (the active parameters of a token).
 int64_t matmul_params(const nova::train::ParamStore& params, const nova::formats::ModelConfig& c) {
-  int64_t n = 0;
-  for (const nova::train::Param& p : params.params())
-    if (p.value.ndim() >= 2 && p.name != "model.embed_tokens.weight") n += p.numel();
+  int64_t n = 0, routed = 0;
+  for (const nova::train::Param& p : params.params()) {
+    if (p.value.ndim() < 2 || p.name == "model.embed_tokens.weight") continue;
+    (p.name.find(".experts.") != std::string::npos ? routed : n) += p.numel();
+  }
+  if (c.num_experts > 0) n += routed / c.num_experts * c.experts_per_token;
   if (c.tie_word_embeddings) n += int64_t{c.vocab_size} * c.hidden_size;
   return n;
 }
@@ -200,7 +220,9 @@ Row bench_model(const Shape& s, const Options& o, int64_t B, double peak) {
     init_s = bench::now_seconds() - t0;
     t0 = bench::now_seconds();
     trainer = std::make_unique<train::GpuTrainer>(
-        c, params, tc, train::GpuTrainOptions{.device = o.device, .bf16 = !o.fp32, .recompute = o.recompute});
+        c, params, tc,
+        train::GpuTrainOptions{.device = o.device, .bf16 = !o.fp32, .recompute = o.recompute,
+                               .router_aux_loss_coef = c.num_experts > 0 ? kRouterAuxLossCoef : 0.0});
     upload_s = bench::now_seconds() - t0;
   }  // the host copy is no longer needed
 

@@ -430,8 +430,6 @@ RunConfig build(Resolver& r) {
        "expected fp32 or bf16, got '" + t.precision + "'");
   need(t.precision == "fp32" || t.device_index >= 0, "train.precision",
        "bf16 needs train.device cuda (the CPU trainer computes in fp32)");
-  need(t.device_index < 0 || c.model.num_experts == 0, "train.device",
-       "MoE training on the GPU is not supported yet (" + c.model.model_type + "); use train.device cpu");
   t.eval_every = I("train.eval_every");
   t.eval_batches = I("train.eval_batches");
   t.save_every = I("train.save_every");

@@ -162,7 +162,7 @@ RunResult run_training(const RunConfig& config, const RunOptions& options) {
   if (config.train.cuda()) {
     gpu = std::make_unique<GpuTrainer>(model->config(), model->params(), tc,
                                        GpuTrainOptions{config.train.device_index, config.train.bf16(),
-                                                       config.train.recompute});
+                                                       config.train.recompute, model->options().router_aux_loss_coef});
     if (!resume_dir.empty()) gpu->upload(model->params(), trainer.optimizer());
   }
   const std::map<std::string, std::string> carried = carried_files(config, run_data, resume_dir);

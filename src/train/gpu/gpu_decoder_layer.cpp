@@ -23,6 +23,21 @@ Dims dims(const formats::ModelConfig& c, int64_t M) {
 
 const float* opt(const float* base, int64_t off) { return off >= 0 ? base + off : nullptr; }
 
+template <class T>
+MoePass<T> moe_pass(const LayerPass<T>& pass) {
+  MoePass<T> m;
+  m.config = pass.config;
+  m.rows = pass.rows();
+  m.params = pass.params;
+  m.grads = pass.grads;
+  m.weights = pass.weights;
+  m.gemm = pass.gemm;
+  m.stream = pass.stream;
+  m.profile = pass.profile;
+  m.dprob = pass.moe_dprob;
+  return m;
+}
+
 // The residual gradient as a GEMM operand: itself in fp32 mode; in bf16 mode its copy in s.dy,
 // which the rmsnorm backward that last updated dx wrote.
 template <class T>
@@ -87,6 +102,10 @@ void layer_forward(float* x_out, const LayerActs<T>& a, const float* x_in, int l
 
   mark(prof, "rmsnorm fwd");
   ops::rmsnorm_forward<float, T>(a.h2, a.rstd2, a.mid, P + p.post_norm, d.M, d.H, pass.eps, st);
+  if (p.is_moe) {  // x_out = mid + moe(h2), the residual add included
+    moe_forward<T>(x_out, a.mid, a.h2, layer, p.moe, a.moe, s.moe, moe_pass(pass));
+    return;
+  }
   mark(prof, "gemm fwd gate|up");
   if (p.fused_gate_up) {  // a.gate holds [M, 2I]: each row gate then up
     gemm.forward<T>(a.gate, a.h2, W + p.gate_w, nullptr, d.M, 2 * d.I, d.H, st);
@@ -121,33 +140,37 @@ void layer_backward(float* dx, const float* x_in, const LayerActs<T>& a, int lay
 
   // FFN branch: dx (the gradient of x_out) is also that of down's output.
   const T* dy = as_operand<T>(dx, s);
-  mark(prof, "gemm dX down");
-  gemm.backward_input<T>(s.dact, dy, W + p.down_w, d.M, d.H, d.I, false, st);
-  mark(prof, "gemm dW down");
-  gemm.backward_weight<T>(G + p.down_w, dy, a.act, d.M, d.H, d.I, st);
-  mark(prof, "bias bwd");
-  if (p.down_b >= 0) ops::bias_backward<T>(G + p.down_b, dy, d.M, d.H, st);
-  T* dgate = a.gate;  // in place: the activations are not needed again
-  T* dup = a.up;
-  if (p.fused_gate_up) {  // one [M, 2I] gradient against the [2I, H] weight (gate then up rows)
-    mark(prof, "swiglu bwd");
-    ops::swiglu_backward_fused<T>(dgate, s.dact, a.gate, d.M, d.I, st);
-    mark(prof, "gemm dX gate|up");
-    gemm.backward_input<T>(s.dh, dgate, W + p.gate_w, d.M, 2 * d.I, d.H, false, st);
-    mark(prof, "gemm dW gate|up");
-    gemm.backward_weight<T>(G + p.gate_w, dgate, a.h2, d.M, 2 * d.I, d.H, st);
+  if (p.is_moe) {
+    moe_backward<T>(s.dh, dx, a.h2, p.moe, a.moe, s.moe, moe_pass(pass));
   } else {
-    mark(prof, "swiglu bwd");
-    ops::swiglu_backward<T>(dgate, dup, s.dact, a.gate, a.up, d.M * d.I, st);
-    mark(prof, "gemm dX gate|up");
-    gemm.backward_input<T>(s.dh, dgate, W + p.gate_w, d.M, d.I, d.H, false, st);
-    gemm.backward_input<T>(s.dh, dup, W + p.up_w, d.M, d.I, d.H, true, st);
-    mark(prof, "gemm dW gate|up");
-    gemm.backward_weight<T>(G + p.gate_w, dgate, a.h2, d.M, d.I, d.H, st);
-    gemm.backward_weight<T>(G + p.up_w, dup, a.h2, d.M, d.I, d.H, st);
+    mark(prof, "gemm dX down");
+    gemm.backward_input<T>(s.dact, dy, W + p.down_w, d.M, d.H, d.I, false, st);
+    mark(prof, "gemm dW down");
+    gemm.backward_weight<T>(G + p.down_w, dy, a.act, d.M, d.H, d.I, st);
     mark(prof, "bias bwd");
-    if (p.gate_b >= 0) ops::bias_backward<T>(G + p.gate_b, dgate, d.M, d.I, st);
-    if (p.up_b >= 0) ops::bias_backward<T>(G + p.up_b, dup, d.M, d.I, st);
+    if (p.down_b >= 0) ops::bias_backward<T>(G + p.down_b, dy, d.M, d.H, st);
+    T* dgate = a.gate;  // in place: the activations are not needed again
+    T* dup = a.up;
+    if (p.fused_gate_up) {  // one [M, 2I] gradient against the [2I, H] weight (gate then up rows)
+      mark(prof, "swiglu bwd");
+      ops::swiglu_backward_fused<T>(dgate, s.dact, a.gate, d.M, d.I, st);
+      mark(prof, "gemm dX gate|up");
+      gemm.backward_input<T>(s.dh, dgate, W + p.gate_w, d.M, 2 * d.I, d.H, false, st);
+      mark(prof, "gemm dW gate|up");
+      gemm.backward_weight<T>(G + p.gate_w, dgate, a.h2, d.M, 2 * d.I, d.H, st);
+    } else {
+      mark(prof, "swiglu bwd");
+      ops::swiglu_backward<T>(dgate, dup, s.dact, a.gate, a.up, d.M * d.I, st);
+      mark(prof, "gemm dX gate|up");
+      gemm.backward_input<T>(s.dh, dgate, W + p.gate_w, d.M, d.I, d.H, false, st);
+      gemm.backward_input<T>(s.dh, dup, W + p.up_w, d.M, d.I, d.H, true, st);
+      mark(prof, "gemm dW gate|up");
+      gemm.backward_weight<T>(G + p.gate_w, dgate, a.h2, d.M, d.I, d.H, st);
+      gemm.backward_weight<T>(G + p.up_w, dup, a.h2, d.M, d.I, d.H, st);
+      mark(prof, "bias bwd");
+      if (p.gate_b >= 0) ops::bias_backward<T>(G + p.gate_b, dgate, d.M, d.I, st);
+      if (p.up_b >= 0) ops::bias_backward<T>(G + p.up_b, dup, d.M, d.I, st);
+    }
   }
   mark(prof, "rmsnorm bwd");
   ops::rmsnorm_backward<float, T>(dx, G + p.post_norm, s.dh, a.mid, P + p.post_norm, a.rstd2, d.M, d.H,

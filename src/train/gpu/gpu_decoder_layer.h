@@ -1,5 +1,5 @@
 // One transformer block on the GPU, forward and backward: train/decoder_layer.cpp's math as
-// kernels/cuda/train/train_ops.h calls (dense layers only). Internal to the GPU trainer; only
+// kernels/cuda/train/train_ops.h calls; an MoE layer's feed-forward block is gpu_moe_layer.h's. Internal to the GPU trainer; only
 // meaningful in a CUDA build.
 #pragma once
 
@@ -9,6 +9,7 @@
 
 #include "formats/hf_config.h"
 #include "kernels/cuda/train/train_ops.h"
+#include "train/gpu/gpu_moe_layer.h"
 #include "train/gpu/gpu_step_profile.h"
 
 namespace nova::train::gpu {
@@ -24,6 +25,8 @@ struct LayerOffsets {
   // gate and up as one GEMM: up's rows follow gate's in the flat buffers (up_w == gate_w + I*H)
   // and neither has a bias. Then LayerActs::gate holds [M, 2I] (each row gate then up).
   bool fused_gate_up = false;
+  bool is_moe = false;  // the feed-forward block is `moe` (the dense FFN offsets stay -1)
+  MoeOffsets moe;
 };
 
 // Activations one layer's backward reads (model/transformer.h's tensor names). T: float or bf16.
@@ -32,6 +35,7 @@ struct LayerActs {
   T *h1 = nullptr, *q_raw = nullptr, *k_raw = nullptr, *q = nullptr, *k = nullptr, *v = nullptr;
   T *attn = nullptr, *h2 = nullptr, *gate = nullptr, *up = nullptr, *act = nullptr;
   float *rstd1 = nullptr, *q_rstd = nullptr, *k_rstd = nullptr, *lse = nullptr, *mid = nullptr, *rstd2 = nullptr;
+  MoeActs<T> moe;  // MoE layers
 };
 
 // Temporaries shared by every layer (the stream orders their reuse).
@@ -45,6 +49,7 @@ struct LayerScratch {
   T *dact = nullptr;                                  // [M, I]
   float* norm_scratch = nullptr;                      // rmsnorm_backward's partial sums
   void* attn_workspace = nullptr;
+  MoeScratch<T> moe;                                  // MoE layers
 };
 
 // What every layer of one pass shares.
@@ -61,6 +66,7 @@ struct LayerPass {
   ops::TrainGemm* gemm = nullptr;
   cudaStream_t stream = nullptr;
   StepProfile* profile = nullptr;  // per-phase timing (NOVA_TRAIN_PROFILE), null when off
+  const double* moe_dprob = nullptr;  // [E]: the load-balancing loss' gradient (MoE; null: none)
   int64_t rows() const { return B * T_len; }
 };
 

@@ -46,8 +46,11 @@ bool cuda_device_available(int device, std::string* why) {
 }
 
 void check_gpu_trainable_model(const formats::ModelConfig& config, const std::string& where) {
-  const bool moe = config.num_experts > 0;
-  if (moe) fail(where, "MoE training on the GPU is not supported yet (" + config.model_type + "); use device cpu");
+  // MoE layers: the GPU routing kernels' limits (kernels/cuda/train/moe_train_ops.h).
+  if (config.num_experts > 0 && (config.num_experts > 256 || config.experts_per_token > 16))
+    fail(where, "MoE training on the GPU supports at most 256 experts and top-16 routing (" + config.model_type +
+                    " has " + std::to_string(config.num_experts) + " experts, top-" +
+                    std::to_string(config.experts_per_token) + "); use device cpu");
 }
 
 void check_gpu_training(const formats::ModelConfig& config, int device) {

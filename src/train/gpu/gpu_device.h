@@ -15,11 +15,11 @@ int parse_train_device(const std::string& text, const std::string& where);
 bool cuda_device_available(int device, std::string* why = nullptr);
 
 // Throws nova::Error when the GPU trainer cannot train `config` on CUDA device `device`: a build
-// without CUDA, no such device, or a mixture-of-experts model ("MoE training on the GPU is not
-// supported yet").
+// without CUDA, no such device, or a mixture-of-experts model past the GPU routing's limits
+// (more than 256 experts or top-16).
 void check_gpu_training(const formats::ModelConfig& config, int device);
 
-// The same checks of the model alone (MoE refused); `where` names the source in the message.
+// The same checks of the model alone; `where` names the source in the message.
 void check_gpu_trainable_model(const formats::ModelConfig& config, const std::string& where);
 
 }  // namespace nova::train

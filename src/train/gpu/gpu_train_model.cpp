@@ -64,7 +64,8 @@ class GpuTrainModel::Impl {
     }
   }
 
-  virtual int64_t enqueue(const Batch& batch, bool backward, float dloss, int slot) = 0;
+  virtual int64_t enqueue(const Batch& batch, bool backward, float dloss, int slot, int aux_slot,
+                          double aux_scale) = 0;
 
   void zero_grad() {
     gpu::mark(profile_.get(), "zero grad");
@@ -123,6 +124,7 @@ class GpuTrainModel::Impl {
   std::unique_ptr<gpu::StepProfile> profile_;  // null unless NOVA_TRAIN_PROFILE
   std::vector<gpu::LayerOffsets> offsets_;
   int64_t embed_ = -1, final_norm_ = -1, head_ = -1;
+  int moe_layers_ = 0, dense_layers_ = 0;
 
  protected:
   void ensure_scalar(int slot) {
@@ -157,6 +159,7 @@ class GpuTrainModel::Impl {
       auto need = [&](const std::string& s) { return layout_.require(names::layer(l, s)); };
       auto maybe = [&](const std::string& s) { return layout_.offset(names::layer(l, s)); };
       gpu::LayerOffsets o;
+      o.is_moe = config_.num_experts > 0 && (config_.layer_moe.empty() || config_.layer_moe[l]);
       o.input_norm = need(names::kInputNorm);
       o.post_norm = need(names::kPostAttnNorm);
       auto lin = [&](const char* base, int64_t& w, int64_t& b) {
@@ -171,11 +174,18 @@ class GpuTrainModel::Impl {
         o.q_norm = need(names::kQNorm);
         o.k_norm = need(names::kKNorm);
       }
-      lin(names::kMlpGate, o.gate_w, o.gate_b);
-      lin(names::kMlpUp, o.up_w, o.up_b);
-      lin(names::kMlpDown, o.down_w, o.down_b);
-      o.fused_gate_up = fuse_gate_up && o.gate_b < 0 && o.up_b < 0 &&
-                        o.up_w == o.gate_w + int64_t{config_.intermediate_size} * config_.hidden_size;
+      if (o.is_moe) {
+        o.moe = gpu::moe_offsets(config_, l, layout_);
+        if (!fuse_gate_up) o.moe.fused_gate_up = o.moe.shared_fused = false;
+        ++moe_layers_;
+      } else {
+        lin(names::kMlpGate, o.gate_w, o.gate_b);
+        lin(names::kMlpUp, o.up_w, o.up_b);
+        lin(names::kMlpDown, o.down_w, o.down_b);
+        o.fused_gate_up = fuse_gate_up && o.gate_b < 0 && o.up_b < 0 &&
+                          o.up_w == o.gate_w + int64_t{config_.intermediate_size} * config_.hidden_size;
+        ++dense_layers_;
+      }
       offsets_.push_back(o);
     }
   }
@@ -201,12 +211,13 @@ class Engine final : public GpuTrainModel::Impl {
   // Queued kernels may still use the buffers the members below free.
   ~Engine() override { cudaStreamSynchronize(stream_); }
 
-  int64_t enqueue(const Batch& b, bool backward, float dloss, int slot) override {
+  int64_t enqueue(const Batch& b, bool backward, float dloss, int slot, int aux_slot, double aux_scale) override {
     // Checked before anything is queued: the kernels cannot report a bad id.
     b.check(config_.vocab_size);
     check_targets(b.targets.data(), b.B * b.T, config_.vocab_size);
     const int64_t counted = b.target_count();
     ensure_scalar(slot);
+    if (aux_slot >= 0) ensure_scalar(aux_slot);
     prepare(b.B, b.T);
     const formats::ModelConfig& c = config_;
     const int64_t M = b.B * b.T, H = c.hidden_size, V = c.vocab_size;
@@ -229,14 +240,27 @@ class Engine final : public GpuTrainModel::Impl {
     const int32_t* d_inputs = ids_;
     const int32_t* d_targets = ids_ + M;
 
-    const gpu::LayerPass<Act> pass = layer_pass();
+    gpu::LayerPass<Act> pass = layer_pass();
     const float* P = params_.as<float>();
     float* G = grads_.as<float>();
     const Act* W = pass.weights;
 
     gpu::mark(prof, "embedding fwd");
     ops::embedding_forward(resid_[0], d_inputs, M, P + embed_, H, st);
+    const int E = c.num_experts;
+    if (moe_layers_ > 0)
+      check_cuda(cudaMemsetAsync(scratch_.moe.stats, 0, sizeof(double) * 2 * E * L, st), "cudaMemsetAsync");
     for (int l = 0; l < L; ++l) gpu::layer_forward<Act>(resid_[l + 1], acts_for(l), resid_[l], l, offsets_[l], pass, scratch_);
+    // The load-balancing loss over every MoE layer's routing, and its gradient per probability.
+    const bool aux_grad = backward && moe_layers_ > 0 && aux_scale != 0.0;
+    if (moe_layers_ > 0 && (aux_slot >= 0 || aux_grad)) {
+      gpu::mark(prof, "moe aux loss");
+      ops::moe_aux_loss(aux_slot >= 0 ? scalars_.as<double>() + aux_slot : nullptr, moe_dprob_, scratch_.moe.stats, L,
+                        E, int64_t{moe_layers_} * M, aux_scale, st);
+    } else if (aux_slot >= 0) {
+      check_cuda(cudaMemsetAsync(scalars_.as<double>() + aux_slot, 0, sizeof(double), st), "cudaMemsetAsync");
+    }
+    pass.moe_dprob = aux_grad ? moe_dprob_ : nullptr;
     gpu::mark(prof, "rmsnorm fwd");
     ops::rmsnorm_forward<float, Act>(final_h_, final_rstd_, resid_[L], P + final_norm_, M, H, pass.eps, st);
     ops::TrainGemm& gemm = gemm_;
@@ -302,6 +326,8 @@ class Engine final : public GpuTrainModel::Impl {
     Carver measure(nullptr);
     plan(measure, B, T);
     synchronize();  // queued work may still use the old layout
+    if (moe_layers_ > 0 && moe_host_counts_.bytes() == 0)
+      moe_host_counts_.allocate(sizeof(int32_t) * static_cast<size_t>(config_.num_experts));
     if (measure.used() > acts_block_.bytes()) acts_block_.allocate(measure.used());
     Carver carve(acts_block_.as<char>());
     plan(carve, B, T);
@@ -330,8 +356,16 @@ class Engine final : public GpuTrainModel::Impl {
     ids_ = k.take<int32_t>(5 * M + 1);
     resid_.assign(static_cast<size_t>(L + 1), nullptr);
     for (float*& r : resid_) r = k.take<float>(M * H);
+    const int64_t E = c.num_experts, K = c.experts_per_token, Im = c.moe_intermediate_size;
+    const int64_t S = c.shared_expert_intermediate_size;
+    const int64_t cap = moe_layers_ > 0 ? gpu::moe_permuted_capacity(c, M) : 0;
     acts_.assign(options_.recompute ? 1 : static_cast<size_t>(L), gpu::LayerActs<Act>{});
-    for (gpu::LayerActs<Act>& a : acts_) {
+    moe_host_offsets_.assign(acts_.size(), std::vector<int64_t>(static_cast<size_t>(E + 1), 0));
+    for (size_t i = 0; i < acts_.size(); ++i) {
+      gpu::LayerActs<Act>& a = acts_[i];
+      // One shared set (recompute) serves both kinds of layer; otherwise set i is layer i's.
+      const bool moe = options_.recompute ? moe_layers_ > 0 : offsets_[i].is_moe;
+      const bool dense = options_.recompute ? dense_layers_ > 0 : !offsets_[i].is_moe;
       a.h1 = k.take<Act>(M * H);
       if (c.qk_norm) {
         a.q_raw = k.take<Act>(M * q_out);
@@ -345,12 +379,35 @@ class Engine final : public GpuTrainModel::Impl {
       a.attn = k.take<Act>(M * q_out);
       a.lse = k.take<float>(M * Hq);
       a.h2 = k.take<Act>(M * H);
-      a.gate = k.take<Act>(2 * M * I);  // one block: [M, 2I] when gate|up are fused
-      a.up = a.gate + M * I;
-      a.act = k.take<Act>(M * I);
+      if (dense) {
+        a.gate = k.take<Act>(2 * M * I);  // one block: [M, 2I] when gate|up are fused
+        a.up = a.gate + M * I;
+        a.act = k.take<Act>(M * I);
+      }
       a.rstd1 = k.take<float>(M);
       a.mid = k.take<float>(M * H);
       a.rstd2 = k.take<float>(M);
+      if (moe) {
+        gpu::MoeActs<Act>& m = a.moe;
+        m.probs = k.take<float>(M * E);
+        m.top_expert = k.take<int32_t>(M * K);
+        m.top_weight = k.take<float>(M * K);
+        m.pos = k.take<int32_t>(M * K);
+        m.perm_assign = k.take<int32_t>(cap);
+        m.xp = k.take<Act>(cap * H);
+        m.gu = k.take<Act>(cap * 2 * Im);  // [cap, 2I] fused, or gate [cap, I] then up
+        m.up = m.gu + cap * Im;
+        m.act = k.take<Act>(cap * Im);
+        m.y = k.take<Act>(cap * H);
+        if (S > 0) {
+          m.sh_gu = k.take<Act>(M * 2 * S);
+          m.sh_up = m.sh_gu + M * S;
+          m.sh_act = k.take<Act>(M * S);
+          m.sh_out = k.take<Act>(M * H);
+          m.sh_logit = k.take<float>(M);
+        }
+        m.offsets = moe_host_offsets_[i].data();
+      }
     }
     gpu::LayerScratch<Act>& s = scratch_;
     s.tmp = k.take<Act>(M * H);
@@ -364,7 +421,23 @@ class Engine final : public GpuTrainModel::Impl {
       s.dq_raw = k.take<Act>(M * q_out);
       s.dk_raw = k.take<Act>(M * kv_out);
     }
-    s.dact = k.take<Act>(M * I);
+    s.dact = dense_layers_ > 0 ? k.take<Act>(M * I) : nullptr;
+    if (moe_layers_ > 0) {
+      gpu::MoeScratch<Act>& m = s.moe;
+      m.counts = k.take<int32_t>(E);
+      m.chunk_counts = k.take<int32_t>(ops::moe_stat_chunks(M) * E);
+      m.chunk_psum = k.take<double>(ops::moe_stat_chunks(M) * E);
+      m.host_counts = moe_host_counts_.as<int32_t>();
+      m.dyp = k.take<Act>(cap * H);
+      m.dact = k.take<Act>(std::max(cap * Im, M * S));
+      m.dweight = k.take<float>(M * K);
+      m.dl = k.take<float>(M * (E + 1));
+      m.dsh = S > 0 ? k.take<Act>(M * H) : nullptr;
+      m.stats = k.take<double>(2 * E * L);
+      m.router_grad_scratch =
+          k.take<float>(static_cast<int64_t>(ops::moe_router_weight_grad_scratch_floats(M, H, static_cast<int>(E))));
+      moe_dprob_ = k.take<double>(E);
+    }
     const size_t norm_floats = std::max({ops::rmsnorm_backward_scratch_floats(M, H),
                                          ops::rmsnorm_backward_scratch_floats(M * Hq, D),
                                          ops::rmsnorm_backward_scratch_floats(M * Hkv, D), size_t{1}});
@@ -384,6 +457,9 @@ class Engine final : public GpuTrainModel::Impl {
 
   ops::TrainGemm gemm_;
   std::vector<PinnedBlock> staging_;
+  PinnedBlock moe_host_counts_;                         // the experts' row counts read by each MoE forward
+  std::vector<std::vector<int64_t>> moe_host_offsets_;  // per activation set: the experts' permuted offsets
+  double* moe_dprob_ = nullptr;                         // [E] load-balancing loss gradient
   std::vector<int32_t> id_counts_;  // stage_ids' scratch
   DeviceBlock acts_block_;
   int64_t B_ = -1, T_ = -1, half_ = 0;
@@ -414,8 +490,9 @@ GpuTrainModel::~GpuTrainModel() = default;
 const formats::ModelConfig& GpuTrainModel::config() const { return impl_->config_; }
 const GpuTrainOptions& GpuTrainModel::options() const { return impl_->options_; }
 const GpuParamLayout& GpuTrainModel::layout() const { return impl_->layout_; }
-int64_t GpuTrainModel::enqueue(const Batch& batch, bool backward, float dloss, int slot) {
-  return impl_->enqueue(batch, backward, dloss, slot);
+int64_t GpuTrainModel::enqueue(const Batch& batch, bool backward, float dloss, int slot, int aux_slot,
+                               double aux_scale) {
+  return impl_->enqueue(batch, backward, dloss, slot, aux_slot, aux_scale);
 }
 void GpuTrainModel::enqueue_zero_grad() { impl_->zero_grad(); }
 void GpuTrainModel::enqueue_grad_square_sum(int slot) { impl_->grad_square_sum(slot); }
@@ -447,7 +524,7 @@ GpuTrainModel::~GpuTrainModel() = default;
 const formats::ModelConfig& GpuTrainModel::config() const { no_cuda(); }
 const GpuTrainOptions& GpuTrainModel::options() const { no_cuda(); }
 const GpuParamLayout& GpuTrainModel::layout() const { no_cuda(); }
-int64_t GpuTrainModel::enqueue(const Batch&, bool, float, int) { no_cuda(); }
+int64_t GpuTrainModel::enqueue(const Batch&, bool, float, int, int, double) { no_cuda(); }
 void GpuTrainModel::enqueue_zero_grad() { no_cuda(); }
 void GpuTrainModel::enqueue_grad_square_sum(int) { no_cuda(); }
 std::vector<double> GpuTrainModel::read_scalars(int) { no_cuda(); }

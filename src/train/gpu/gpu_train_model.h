@@ -1,6 +1,7 @@
-// The trainable decoder on one CUDA device: train/train_model.h's forward and backward (dense
-// Llama-family layers: Llama, Mistral incl. sliding windows, Qwen2 biases, Qwen3 qk-norm) as
-// kernels/cuda/train/train_ops.h calls on device buffers, enqueued on the model's own stream.
+// The trainable decoder on one CUDA device: train/train_model.h's forward and backward (Llama,
+// Mistral incl. sliding windows, Qwen2 biases, Qwen3 qk-norm, and the Mixtral / Qwen2-MoE
+// mixture-of-experts layers of gpu_moe_layer.h) as kernels/cuda/train/train_ops.h calls on device
+// buffers, enqueued on the model's own stream.
 //
 // Buffers, all allocated up front (activations again only when a batch needs more rows):
 //   params, grads            float32, flat, GpuParamLayout order (the optimiser's m and v live
@@ -10,8 +11,9 @@
 //   per-layer activations    T = float (fp32 mode) or bf16: q, k, v, attention, FFN, ...; one
 //                            shared set with recompute (each layer's forward is re-run in the
 //                            backward from its kept input)
-// Nothing inside a forward/backward synchronises the host; the loss sum of each micro-batch
-// goes to a device "scalar" slot that read_scalars() fetches with the step's one sync.
+// Nothing inside a dense forward/backward synchronises the host (an MoE layer's forward waits once
+// for its experts' row counts); the loss sum of each micro-batch goes to a device "scalar" slot
+// that read_scalars() fetches with the step's one sync.
 //
 // Without CUDA in the build the constructor throws nova::Error ("built without CUDA").
 #pragma once
@@ -31,6 +33,9 @@ struct GpuTrainOptions {
   int device = 0;          // CUDA device index
   bool bf16 = true;        // bf16 mixed precision (fp32 master weights); false: fp32 throughout
   bool recompute = false;  // keep only each layer's input; re-run its forward in the backward
+  // MoE: transformers' router_aux_loss_coef (TrainOptions'): the load-balancing loss' weight in
+  // the objective. Used by GpuTrainer; the model takes each micro-batch's scale in enqueue().
+  double router_aux_loss_coef = 0.0;
 };
 
 class GpuTrainModel {
@@ -48,8 +53,10 @@ class GpuTrainModel {
   // Validates `batch` on the host (shapes, input ids, target ids) before enqueuing anything;
   // returns its counted targets. Then enqueues the forward (and with `backward` the backward of
   // `dloss` * the summed cross-entropy: grads += ...) and the sum of the rows' losses into
-  // scalar slot `slot`.
-  int64_t enqueue(const Batch& batch, bool backward, float dloss, int slot);
+  // scalar slot `slot`. MoE models: with aux_slot >= 0 the load-balancing loss (unweighted, as
+  // LossParts::aux_loss) goes to that slot, and the backward adds the gradient of aux_scale * it.
+  int64_t enqueue(const Batch& batch, bool backward, float dloss, int slot, int aux_slot = -1,
+                  double aux_scale = 0.0);
   void enqueue_zero_grad();
   // Scalar slot `slot` := sum of squares of every gradient (double).
   void enqueue_grad_square_sum(int slot);

@@ -71,8 +71,11 @@ StepResult GpuTrainer::step(std::span<const Batch> micro_batches) {
   };
   if (r.tokens == 0) return skip("no counted target token in the step's micro-batches");
 
-  // Everything queued; slot i holds micro-batch i's loss sum, slot n the squared gradient norm.
+  // Everything queued; slot i holds micro-batch i's loss sum, slot n the squared gradient norm and
+  // (MoE) slot n + 1 + i micro-batch i's load-balancing loss.
   const int n = static_cast<int>(micro_batches.size());
+  const bool moe = model_->config().num_experts > 0;
+  const double coef = model_->options().router_aux_loss_coef;
   std::vector<double> weights;
   std::vector<int64_t> counts;
   for (int i = 0; i < n; ++i) {
@@ -80,18 +83,20 @@ StepResult GpuTrainer::step(std::span<const Batch> micro_batches) {
     const int64_t count = b.target_count();
     const double weight = static_cast<double>(count) / static_cast<double>(r.tokens);
     const float dloss = count > 0 ? static_cast<float>(weight / static_cast<double>(count)) : 0.0f;
-    model_->enqueue(b, true, dloss, i);
+    model_->enqueue(b, true, dloss, i, moe ? n + 1 + i : -1, weight * coef);
     weights.push_back(weight);
     counts.push_back(count);
   }
   model_->enqueue_grad_square_sum(n);
-  const std::vector<double> sums = model_->read_scalars(n + 1);
+  const std::vector<double> sums = model_->read_scalars(moe ? 2 * n + 1 : n + 1);
   for (int i = 0; i < n; ++i) {
     const double ce = counts[static_cast<size_t>(i)] > 0 ? sums[static_cast<size_t>(i)] /
                                                                static_cast<double>(counts[static_cast<size_t>(i)])
                                                          : 0.0;
-    r.loss += weights[static_cast<size_t>(i)] * ce;
+    const double aux = moe ? sums[static_cast<size_t>(n + 1 + i)] : 0.0;
+    r.loss += weights[static_cast<size_t>(i)] * (ce + coef * aux);
     r.ce_loss += weights[static_cast<size_t>(i)] * ce;
+    r.aux_loss += weights[static_cast<size_t>(i)] * aux;
   }
   r.grad_norm = std::sqrt(sums[static_cast<size_t>(n)]);
   if (!std::isfinite(r.loss)) return skip("loss is not finite (" + std::to_string(r.loss) + ")");
@@ -118,10 +123,12 @@ StepResult GpuTrainer::step(std::span<const Batch> micro_batches) {
 
 LossParts GpuTrainer::evaluate(const Batch& batch) {
   LossParts out;
-  out.tokens = model_->enqueue(batch, false, 0.0f, 0);
-  const double sum = model_->read_scalars(1)[0];
-  out.ce_loss = out.tokens > 0 ? sum / static_cast<double>(out.tokens) : 0.0;
-  out.loss = out.ce_loss;
+  const bool moe = model_->config().num_experts > 0;
+  out.tokens = model_->enqueue(batch, false, 0.0f, 0, moe ? 1 : -1, 0.0);
+  const std::vector<double> sums = model_->read_scalars(moe ? 2 : 1);
+  out.ce_loss = out.tokens > 0 ? sums[0] / static_cast<double>(out.tokens) : 0.0;
+  out.aux_loss = moe ? sums[1] : 0.0;
+  out.loss = out.ce_loss + model_->options().router_aux_loss_coef * out.aux_loss;
   return out;
 }
 

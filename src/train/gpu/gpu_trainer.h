@@ -3,7 +3,10 @@
 // its share of the step's counted targets, NaN/Inf guard (skip: parameters, optimiser state and
 // step count unchanged), global-norm clipping as train/grad_clip.h and torch.optim.AdamW as
 // train/adamw.h (one fused kernel over the flat buffers, scalars derived as adamw.cpp does).
-// One host synchronisation per step (the loss sums and the gradient norm).
+// MoE models: the objective includes GpuTrainOptions::router_aux_loss_coef * the load-balancing
+// loss (StepResult::aux_loss), as TrainModel's does.
+// One host synchronisation per step (the loss sums and the gradient norm), plus one per MoE
+// layer forward (its experts' row counts, gpu_moe_layer.h).
 //
 // Checkpoints: download() fills a host ParamStore and AdamW (the CPU trainer's types) so that
 // train/checkpoint.h writes them unchanged; upload() resumes from them.

@@ -52,11 +52,11 @@ TEST(GpuTrainRun, ConfigRefusesBadDeviceCombinations) {
   EXPECT_NE(e.find("bf16 needs train.device cuda"), std::string::npos) << e;
   e = error_of([&] { test::tiny_run_config(dir, 1, {{"train.precision", "fp16"}, {"train.device", "cuda"}}); });
   EXPECT_NE(e.find("train.precision"), std::string::npos) << e;
-  e = error_of([&] {
-    test::tiny_run_config(dir, 1, {{"train.device", "cuda"}, {"model.config.model_type", "mixtral"},
-                                   {"model.config.num_experts", "4"}});
-  });
-  EXPECT_NE(e.find("MoE training on the GPU is not supported yet"), std::string::npos) << e;
+  // MoE models train on the GPU too (src/train/gpu/gpu_moe_layer.*).
+  EXPECT_EQ(test::tiny_run_config(dir, 1, {{"train.device", "cuda"}, {"model.config.model_type", "mixtral"},
+                                           {"model.config.num_experts", "4"}})
+                .train.device_index,
+            0);
 }
 
 TEST(GpuTrainRun, WithoutAGpuTheRunFailsBeforeAnyWork) {
@@ -106,6 +106,28 @@ TEST(GpuTrainRun, MatchesTheCpuRunAndResumesExactly) {
   for (size_t i = 0; i < rr.size(); ++i) EXPECT_EQ(rr[i].loss, rg[i].loss) << rr[i].split << " step " << rr[i].step;
   EXPECT_EQ(nova::test::read_file(gpu_dir + "/" + checkpoint_name(6) + "/model.safetensors"),
             nova::test::read_file(resumed_dir + "/" + checkpoint_name(6) + "/model.safetensors"));
+}
+
+TEST(GpuTrainRun, MoeRunMatchesTheCpuRun) {
+  // `nova train` of a Mixtral-shaped model with the load-balancing loss on the GPU: the CPU run's
+  // losses (cross-entropy + router_aux_loss_coef x load balance) step by step.
+  NOVA_REQUIRE_GPU();
+  const std::map<std::string, std::string> cpu_extra = {{"model.config.model_type", "mixtral"},
+                                                        {"model.config.num_experts", "4"},
+                                                        {"model.config.num_experts_per_tok", "2"},
+                                                        {"model.config.router_aux_loss_coef", "0.1"}};
+  std::map<std::string, std::string> gpu_extra = cpu_extra;
+  gpu_extra["train.device"] = "cuda";
+  std::ostringstream log;
+  const std::string cpu_dir = nova::test::scratch_dir("gpu_run_moe_cpu");
+  const std::string gpu_dir = nova::test::scratch_dir("gpu_run_moe_gpu");
+  EXPECT_TRUE(run_training(test::tiny_run_config(cpu_dir, 4, cpu_extra), test::quiet_run_options(log)).completed);
+  EXPECT_TRUE(run_training(test::tiny_run_config(gpu_dir, 4, gpu_extra), test::quiet_run_options(log)).completed);
+  const auto rc = read_metrics(cpu_dir), rg = read_metrics(gpu_dir);
+  ASSERT_EQ(rc.size(), rg.size());
+  ASSERT_FALSE(rc.empty());
+  for (size_t i = 0; i < rc.size(); ++i)
+    EXPECT_NEAR(rg[i].loss, rc[i].loss, 1e-4 * rc[i].loss) << rc[i].split << " step " << rc[i].step;
 }
 
 TEST(GpuTrainRun, Bf16RunTrains) {
