@@ -26,6 +26,9 @@
 #include <vector>
 
 #include "bench_util.h"
+#ifdef NOVA_HAVE_CUDA
+#include "cuda_gemv_micro.h"
+#endif
 #include "core/error.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
@@ -79,82 +82,17 @@ double write_model(const std::string& dir, const Shape& s, int64_t max_pos) {
                                          [&](int64_t rows, int64_t cols, float) { return pool.view({rows, cols}); });
 }
 
-// Micro-benchmarks that explain the decode figures: the batch-1 linear (bf16 GEMV) bandwidth per
-// shape, rotating over enough weight copies to defeat the L2 cache, and the host-side cost of one
-// small op (enqueue only, and enqueue + execution).
+// Micro-benchmarks that explain the decode figures: the decode GEMVs' kernel time per shape
+// (cuda_gemv_micro.h: graph replays timed with events, beside the copy bandwidth), and the
+// host-side cost of one small op (enqueue only, and enqueue + execution).
 void micro(nova::kernels::Backend& be, double copy_gbs) {
-  struct NK {
-    int64_t n, k;
-  };
-  std::printf("\nbatch-1 linear (bf16 weights, GEMV kernel), GB/s of weights vs copy %.0f GB/s:\n", copy_gbs);
+#ifdef NOVA_HAVE_CUDA
+  if (be.name() == "cuda") nova::bench::print_gemv_kernel_times(copy_gbs);
+#else
+  (void)copy_gbs;
+#endif
   float sink = 0;
   Tensor tiny = be.alloc(DType::F32, {1});
-  for (const NK& s : {NK{2048, 2048}, NK{8192, 2048}, NK{2048, 8192}, NK{14336, 4096}, NK{4096, 14336},
-                      NK{128256, 4096}}) {
-    const RandomPool pool(static_cast<size_t>(s.n * s.k) * 2);
-    const int copies = static_cast<int>(std::max<int64_t>(1, (int64_t{256} << 20) / (s.n * s.k * 2)));
-    std::vector<Tensor> ws;
-    for (int c = 0; c < copies; ++c) ws.push_back(be.upload(pool.view({s.n, s.k})));
-    std::vector<float> xv(static_cast<size_t>(s.k));
-    for (int64_t i = 0; i < s.k; ++i) xv[i] = static_cast<float>((i * 37) % 101) / 101.0f - 0.5f;
-    Tensor xh = Tensor::zeros(DType::F32, {1, s.k});
-    std::copy(xv.begin(), xv.end(), xh.data_as<float>());
-    const Tensor x = be.upload(xh);
-    Tensor y = be.alloc(DType::F32, {1, s.n});
-    for (int r = 0; r < 3; ++r) be.linear(x, ws[r % copies], nullptr, y);
-    be.download(tiny, &sink);
-    const int reps = std::max(20, copies * 4);
-    const double t0 = nova::bench::now_seconds();
-    for (int r = 0; r < reps; ++r) be.linear(x, ws[r % copies], nullptr, y);
-    be.download(tiny, &sink);
-    const double t = (nova::bench::now_seconds() - t0) / reps;
-    const double gbs = double(s.n * s.k * 2) / t / 1e9;
-    std::printf("  N %6lld K %6lld: %8.1f us  %6.0f GB/s = %3.0f%% of copy\n", (long long)s.n, (long long)s.k, t * 1e6,
-                gbs, 100 * gbs / copy_gbs);
-  }
-  // The fused forms a decode step uses: q|k|v in one launch (Backend::linears) and gate|up with
-  // SwiGLU (Backend::linear_swiglu), at the 1B's and the 8B's shapes.
-  struct Fused {
-    const char* name;
-    int64_t n0, n1, n2, k;
-    bool swiglu;
-  };
-  for (const Fused& f : {Fused{"q|k|v 1b", 2048, 512, 512, 2048, false}, Fused{"gate|up 1b", 8192, 8192, 0, 2048, true},
-                         Fused{"q|k|v 8b", 4096, 1024, 1024, 4096, false}, Fused{"gate|up 8b", 14336, 14336, 0, 4096, true}}) {
-    const int64_t ns[3] = {f.n0, f.n1, f.n2};
-    const int64_t rows_total = f.n0 + f.n1 + f.n2;
-    const RandomPool pool(static_cast<size_t>(std::max(f.n0, f.n1) * f.k) * 2);
-    const int copies = static_cast<int>(std::max<int64_t>(1, (int64_t{256} << 20) / (rows_total * f.k * 2)));
-    std::vector<std::vector<Tensor>> ws(static_cast<size_t>(copies));
-    for (auto& set : ws)
-      for (int i = 0; i < 3; ++i)
-        if (ns[i] > 0) set.push_back(be.upload(pool.view({ns[i], f.k})));
-    Tensor xh = Tensor::zeros(DType::F32, {1, f.k});
-    for (int64_t i = 0; i < f.k; ++i) xh.data_as<float>()[i] = static_cast<float>((i * 37) % 101) / 101.0f - 0.5f;
-    const Tensor x = be.upload(xh);
-    std::vector<Tensor> ys;
-    for (int i = 0; i < 3; ++i) ys.push_back(be.alloc(DType::F32, {1, std::max<int64_t>(ns[i], 1)}));
-    auto run = [&](int r) {
-      auto& set = ws[static_cast<size_t>(r % copies)];
-      if (f.swiglu) {
-        be.linear_swiglu(x, set[0], set[1], ys[0]);
-      } else {
-        const nova::kernels::Backend::LinearPart parts[] = {
-            {&set[0], nullptr, &ys[0]}, {&set[1], nullptr, &ys[1]}, {&set[2], nullptr, &ys[2]}};
-        be.linears(x, parts);
-      }
-    };
-    for (int r = 0; r < 3; ++r) run(r);
-    be.download(tiny, &sink);
-    const int reps = std::max(20, copies * 4);
-    const double t0 = nova::bench::now_seconds();
-    for (int r = 0; r < reps; ++r) run(r);
-    be.download(tiny, &sink);
-    const double t = (nova::bench::now_seconds() - t0) / reps;
-    const double gbs = double(rows_total * f.k * 2) / t / 1e9;
-    std::printf("  %-10s %6lld x %5lld: %8.1f us  %6.0f GB/s = %3.0f%% of copy\n", f.name, (long long)rows_total,
-                (long long)f.k, t * 1e6, gbs, 100 * gbs / copy_gbs);
-  }
   Tensor a = be.alloc(DType::F32, {64}), b = be.alloc(DType::F32, {64});
   be.download(tiny, &sink);
   const int n = 2000;

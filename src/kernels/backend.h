@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace nova::kernels {
@@ -254,6 +255,17 @@ class Backend {
       scatter_rows(k, rows, k_dst);
       scatter_rows(v, rows, v_dst);
     }
+  }
+
+  // [bf16] A layer's q/k/v projections, then RoPE and the K/V store after them: linears(x, qkv)
+  // with qkv = {q, k, v} parts (outputs q, k, v as rope_store_kv takes them), then
+  // rope_store_kv(q, k, v, cos, sin, rows, k_dst, v_dst). A device backend runs a prefill's as one
+  // GEMM (q|k|v weights back to back) and one kernel reading the GEMM's output in place.
+  virtual void linears_rope_store_kv(const Tensor& x, std::span<const LinearPart> qkv, const Tensor& cos,
+                                     const Tensor& sin, std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) {
+    if (qkv.size() != 3) fail("linears_rope_store_kv", "needs the q, k and v parts");
+    linears(x, qkv);
+    rope_store_kv(*qkv[0].y, *qkv[1].y, *qkv[2].y, cos, sin, rows, k_dst, v_dst);
   }
 
   // ---- sampling ----

@@ -21,6 +21,10 @@ class KvView {
   // (Backend::rope_store_kv). q: [rows, q_heads, head_dim]; k, v: [rows, kv_heads, head_dim].
   virtual void rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
                           const Tensor& sin) const = 0;
+  // The q/k/v projections of x (parts {q, k, v} of linears, writing q, k, v), then rope_store, in
+  // one backend op (Backend::linears_rope_store_kv).
+  virtual void project_rope_store(int layer, const Tensor& x, std::span<const kernels::Backend::LinearPart> qkv,
+                                  const Tensor& cos, const Tensor& sin) const = 0;
   // q, out: [rows, q_heads, head_dim].
   virtual void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const = 0;
 };
@@ -32,6 +36,8 @@ class ContiguousKvView final : public KvView {
   ContiguousKvView(kernels::Backend& backend, KvCache& cache, int64_t pos0, int64_t rows);
   void rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
                   const Tensor& sin) const override;
+  void project_rope_store(int layer, const Tensor& x, std::span<const kernels::Backend::LinearPart> qkv,
+                          const Tensor& cos, const Tensor& sin) const override;
   void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
 
  private:
@@ -50,6 +56,8 @@ class PagedKvView final : public KvView {
       : backend_(backend), cache_(cache), seqs_(seqs), tables_(std::move(tables)), slots_(std::move(slots)) {}
   void rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
                   const Tensor& sin) const override;
+  void project_rope_store(int layer, const Tensor& x, std::span<const kernels::Backend::LinearPart> qkv,
+                          const Tensor& cos, const Tensor& sin) const override;
   void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
 
  private:

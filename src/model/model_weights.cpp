@@ -1,5 +1,7 @@
 #include "model/model_weights.h"
 
+#include <initializer_list>
+
 #include "core/error.h"
 #include "model/weight_names.h"
 
@@ -18,7 +20,32 @@ class Loader {
   Tensor matrix(const std::string& name, std::vector<int64_t> shape) {
     const Tensor& t = ckpt_.get(name, shape);
     check_float(name, t);
-    return backend_.upload(t);
+    Tensor up = backend_.upload(t);
+    copies_ = copies_ || up.data() != t.data();
+    return up;
+  }
+  // Places matrices of one dtype and input width back to back in one backend allocation (rows
+  // in the order given), each left a [rows, in] view of its part: a backend may then run x times
+  // all of them as one GEMM (the CUDA backend's linears / linear_swiglu check adjacency by address:
+  // a layer's q|k|v and gate|up in a prefill), while every reader still sees separate matrices.
+  // Only where upload() copies (a device): a zero-copy upload (the CPU backend's view of the
+  // mapped checkpoint) would be duplicated for nothing.
+  void place_back_to_back(std::initializer_list<Tensor*> parts) {
+    if (!copies_ || parts.size() < 2) return;
+    const Tensor& first = **parts.begin();
+    int64_t rows = 0;
+    for (const Tensor* p : parts) {
+      if (p->dtype() != first.dtype() || p->ndim() != 2 || p->dim(1) != first.dim(1)) return;
+      rows += p->dim(0);
+    }
+    Tensor packed = backend_.empty(first.dtype(), {rows, first.dim(1)});
+    int64_t row0 = 0;
+    for (Tensor* p : parts) {
+      const int64_t n = p->dim(0);
+      backend_.copy_rows(*p, packed, row0);
+      *p = packed.slice_rows(row0, row0 + n);
+      row0 += n;
+    }
   }
   // A vector (norm weight, bias) as float32.
   Tensor vector_f32(const std::string& name, int64_t n) {
@@ -51,6 +78,7 @@ class Loader {
   }
   const formats::Checkpoint& ckpt_;
   kernels::Backend& backend_;
+  bool copies_ = false;  // whether upload() made a copy (seen on a matrix so far)
 };
 
 MoeWeights load_moe(Loader& ld, const ModelConfig& c, int layer) {
@@ -120,6 +148,7 @@ ModelWeights load_weights(const formats::Checkpoint& ckpt, const ModelConfig& c,
     L.q = ld.linear(names::layer(l, names::kQProj), q_out, H, c.qkv_bias);
     L.k = ld.linear(names::layer(l, names::kKProj), kv_out, H, c.qkv_bias);
     L.v = ld.linear(names::layer(l, names::kVProj), kv_out, H, c.qkv_bias);
+    ld.place_back_to_back({&L.q.w, &L.k.w, &L.v.w});
     L.o = ld.linear(names::layer(l, names::kOProj), H, q_out, c.o_bias);
     if (c.qk_norm) {
       L.q_norm = ld.vector_f32(names::layer(l, names::kQNorm), D);
@@ -128,8 +157,10 @@ ModelWeights load_weights(const formats::Checkpoint& ckpt, const ModelConfig& c,
     L.is_moe = c.num_experts > 0 && (c.layer_moe.empty() || c.layer_moe.at(l));
     if (L.is_moe)
       L.moe = load_moe(ld, c, l);
-    else
+    else {
       L.mlp = ld.ffn(l, names::kMlpGate, names::kMlpUp, names::kMlpDown, H, c.intermediate_size, c.mlp_bias);
+      ld.place_back_to_back({&L.mlp.gate.w, &L.mlp.up.w});
+    }
   }
   return w;
 }

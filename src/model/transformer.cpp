@@ -308,13 +308,17 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
     trace(p + "input_norm", h);
     const kernels::Backend::LinearPart qkv[] = {
         {&L.q.w, L.q.bias(), &q}, {&L.k.w, L.k.bias(), &k}, {&L.v.w, L.v.bias(), &v}};
+    // Without a q/k norm between them, the projections and RoPE + the K/V store are one fused op
+    // (a prefill's one GEMM and one kernel on a device).
+    const bool project_store = !fold && !c.qk_norm;
     if (fold) be.rmsnorm_linears(x, L.input_norm, eps, qkv);
+    else if (project_store) kv.project_rope_store(l, h, qkv, cos, sin);
     else be.linears(h, qkv);
     if (c.qk_norm) {
       be.rmsnorm(q, L.q_norm, eps, q);
       be.rmsnorm(k, L.k_norm, eps, k);
     }
-    kv.rope_store(l, q, k, v, cos, sin);
+    if (!project_store) kv.rope_store(l, q, k, v, cos, sin);
     trace(p + "q", q);
     trace(p + "k", k);
     trace(p + "v", v);

@@ -10,12 +10,11 @@
 // The contiguous cache of Backend::attention is the same kernel with
 // one block holding the whole cache. q/out (AttnArgs::act) and the K/V cache (AttnArgs::kv) are
 // float32 or bf16 in memory (a kernel per pair); shared memory and all the math are float32.
-#include <cooperative_groups.h>
+// Decode-shaped calls of head_dim 64 / 128 run attention_decode.cu instead, large prefills the
+// tensor-core kernels: this one takes small prefill chunks, other head dims, unaligned tensors.
 #include <cuda_bf16.h>
 
 #include <cfloat>
-#include <cstdlib>
-#include <string>
 
 #include "core/error.h"
 
@@ -134,59 +133,6 @@ template <> struct Raw<__nv_bfloat16> {
 // 4-element K/V pieces of a 32-key tile each thread keeps in flight (all of them up to head_dim
 // 128; larger heads load the rest when the tile is stored to shared memory).
 constexpr int kPrefetch = kKeys * 128 / 4 / (kWarps * 32);
-
-// Whether this block is one of a thread-block cluster of `splits` blocks that merge their
-// partial results through distributed shared memory (launch_attention's choice on Hopper).
-__device__ __forceinline__ unsigned cluster_blocks() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  return cooperative_groups::this_cluster().num_blocks();
-#else
-  return 1;
-#endif
-}
-
-// The merge of a cluster's partial results: each block stages its (o, max, sum) per virtual row
-// in its own shared memory, and block r of the cluster writes output elements r, r + S, ... of the
-// tile reading every block's partials through distributed shared memory: no global round trip.
-template <class QT>
-__device__ __forceinline__ void cluster_merge(const AttnArgs& a, const AttnTile& tile, const AttnSeq& seq, int kvh, float* stage,
-                              const float (&o)[kAttnTileRows / kWarps][kPerLane], const float* m, const float* l) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  cg::cluster_group cl = cg::this_cluster();
-  const int D = a.head_dim, group = a.q_heads / a.kv_heads;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
-  float* po = stage;                                                     // [16][D]
-  float2* pml = reinterpret_cast<float2*>(stage + kAttnTileRows * D);  // [16]
-  __syncthreads();  // the K/V tile this reuses is no longer read
-#pragma unroll
-  for (int i = 0; i < kRowsPerWarp; ++i) {
-    const int vi = warp * kRowsPerWarp + i;
-#pragma unroll
-    for (int dd = 0; dd < kPerLane; ++dd)
-      if (lane + 32 * dd < D) po[vi * D + lane + 32 * dd] = o[i][dd];
-    if (lane == 0) pml[vi] = make_float2(m[i], l[i]);
-  }
-  cl.sync();
-  const int S = static_cast<int>(cl.num_blocks()), r = static_cast<int>(cl.block_rank());
-  for (int idx = r * blockDim.x + threadIdx.x; idx < tile.nv * D; idx += S * blockDim.x) {
-    const int vi = idx / D, d = idx % D;
-    float mx = -INFINITY;
-    for (int z = 0; z < S; ++z) mx = fmaxf(mx, cl.map_shared_rank(pml, z)[vi].x);
-    float sum = 0.0f, acc = 0.0f;
-    for (int z = 0; z < S; ++z) {
-      const float2 mlz = cl.map_shared_rank(pml, z)[vi];
-      const float w = mlz.x == -INFINITY ? 0.0f : expf(mlz.x - mx);  // an empty split weighs 0
-      sum += w * mlz.y;
-      acc += w * cl.map_shared_rank(po, z)[vi * D + d];
-    }
-    const int v = tile.v0 + vi;
-    const int64_t rh = (seq.q_begin + v / group) * a.q_heads + kvh * group + v % group;
-    store1(static_cast<QT*>(a.out) + rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
-  }
-  cl.sync();  // every block's partials stay in its shared memory until all were read
-#endif
-}
 
 // Launched with programmatic dependent launch: what depends only on the step's argument block
 // (descriptors, the first tile's block-table lookups) is done before pdl_wait(), overlapping the
@@ -354,10 +300,6 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_con
     }
   }
 
-  if (a.splits > 1 && cluster_blocks() == static_cast<unsigned>(a.splits)) {
-    cluster_merge<QT>(a, tile, seq, kvh, ks, o, m, l);
-    return;
-  }
 #pragma unroll
   for (int i = 0; i < kRowsPerWarp; ++i) {
     if (!valid[i]) continue;
@@ -419,75 +361,23 @@ AttnKernel kernel_for(DType act, DType kv) {
 
 }  // namespace
 
-namespace {
-
-// Clusters of up to this many split blocks merge through distributed shared memory (0: never):
-// NOVA_CUDA_ATTN_CLUSTER=8 or 16 (Hopper; 16 only where the device schedules such clusters).
-// Off by default: on the H100, 1B decode at context 512 ran 641 tok/s with clusters of 16 and
-// 694 without. Read by prepare_attention().
-int g_max_cluster = 0;
-
-int pick_max_cluster() {
-  const char* env = std::getenv("NOVA_CUDA_ATTN_CLUSTER");
-  const int want = env ? std::atoi(env) : 0;
-  if (device_cc_major() < 9 || (want != 8 && want != 16)) return 0;
-  if (want == 8) return 8;
-  // Whether 16-block clusters of the float32 kernel at head_dim 128 fit on the device.
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(1, 1, 16);
-  cfg.blockDim = dim3(kWarps * 32);
-  cfg.dynamicSmemBytes = smem_bytes(128);
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = 1;
-  attr.val.clusterDim.y = 1;
-  attr.val.clusterDim.z = 16;
-  cfg.attrs = &attr;
-  cfg.numAttrs = 1;
-  int clusters = 0;
-  if (cudaOccupancyMaxActiveClusters(&clusters, kernel_for(DType::F32, DType::F32), &cfg) != cudaSuccess) {
-    cudaGetLastError();
-    clusters = 0;
-  }
-  return clusters > 0 ? 16 : 8;
-}
-
-}  // namespace
-
 void prepare_attention() {
-  const bool hopper = device_cc_major() >= 9;
   for (DType act : {DType::F32, DType::BF16})
-    for (DType kv : {DType::F32, DType::BF16}) {
-      const AttnKernel k = kernel_for(act, kv);
-      check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    for (DType kv : {DType::F32, DType::BF16})
+      check_cuda(cudaFuncSetAttribute(kernel_for(act, kv), cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(smem_bytes(kAttnMaxHeadDim))),
                  "cudaFuncSetAttribute(attention)");
-      if (hopper)
-        check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1),
-                   "cudaFuncSetAttribute(attention clusters)");
-    }
-  g_max_cluster = pick_max_cluster();
 }
 
 void launch_attention(const AttnArgs& a, cudaStream_t s) {
   if (a.num_tiles == 0) return;
   const size_t smem = smem_bytes(a.head_dim);
-  // Flash-decoding with a few splits (short contexts: at most two cluster's worth, sized by the
-  // caller from the cache's capacity): the splits become one cluster per tile and kv head,
-  // merged on chip, at most g_max_cluster of them (each then takes a larger share of the keys).
-  AttnArgs b = a;
-  unsigned cluster = 1;
-  if (g_max_cluster > 0 && a.splits > 1 && a.splits <= 2 * g_max_cluster) {
-    b.splits = 1;  // a power of two: cluster shapes the scheduler always takes
-    while (b.splits * 2 <= a.splits && b.splits * 2 <= g_max_cluster) b.splits *= 2;
-    cluster = static_cast<unsigned>(b.splits);
-  }
-  const dim3 grid(static_cast<unsigned>(b.num_tiles), static_cast<unsigned>(b.kv_heads),
-                  static_cast<unsigned>(b.splits));
-  launch_pdl(kernel_for(b.act, b.kv), grid, dim3(kWarps * 32), smem, s, cluster, "attention", b);
-  if (b.splits > 1 && cluster == 1 && !b.counters) {
-    if (b.act == DType::BF16) combine_kernel<__nv_bfloat16><<<dim3(grid.x, grid.y), 128, 0, s>>>(b);
-    else combine_kernel<float><<<dim3(grid.x, grid.y), 128, 0, s>>>(b);
+  const dim3 grid(static_cast<unsigned>(a.num_tiles), static_cast<unsigned>(a.kv_heads),
+                  static_cast<unsigned>(a.splits));
+  launch_pdl(kernel_for(a.act, a.kv), grid, dim3(kWarps * 32), smem, s, 1, "attention", a);
+  if (a.splits > 1 && !a.counters) {
+    if (a.act == DType::BF16) combine_kernel<__nv_bfloat16><<<dim3(grid.x, grid.y), 128, 0, s>>>(a);
+    else combine_kernel<float><<<dim3(grid.x, grid.y), 128, 0, s>>>(a);
     check_launch("attention combine");
   }
 }

@@ -209,8 +209,16 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   const bool prefill_mma = large && bf16_all && attention_prefill_supports(static_cast<int>(D)) &&
                            is_aligned16(q.data()) && is_aligned16(k) && is_aligned16(v) && is_aligned16(out.data());
   const bool tensor_cores = large && f32_all && D % 16 == 0 && D <= kAttnTcMaxHeadDim;
+  // Decode-shaped calls (at most two decode tiles of virtual rows per sequence): the streaming
+  // decode kernel (attention_decode.cu).
+  int64_t max_virtual = 0;
+  for (const PagedAttentionSeq& s : seqs) max_virtual = std::max(max_virtual, s.q_rows * group);
+  const bool decode = !prefill_mma && !tensor_cores && attention_decode_supports(static_cast<int>(D)) &&
+                      max_virtual <= 2 * kAttnDecodeRows && is_aligned16(q.data()) && is_aligned16(k) &&
+                      is_aligned16(v) && is_aligned16(out.data());
   const int64_t tile_rows = prefill_mma    ? attention_prefill_tile_rows(static_cast<int>(D))
                             : tensor_cores ? attention_tc_tile_rows(static_cast<int>(D))
+                            : decode       ? kAttnDecodeRows
                                            : kAttnTileRows;
   // The mma kernel's tiles are query rows of one q head (the grid's y); the others' are virtual
   // rows (query row, q head of the kv head) of one kv head.
@@ -232,7 +240,9 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   // kernel cuts the actual key range into `splits` chunks and empty ones exit at once.
   const int64_t blocks = static_cast<int64_t>(tiles.size()) * kv_heads;
   int64_t splits = 1;
-  if (!tensor_cores && !prefill_mma && blocks < sm_count_)
+  if (decode)
+    splits = attention_decode_splits(blocks, max_keys, sm_count_);
+  else if (!tensor_cores && !prefill_mma && blocks < sm_count_)
     splits = std::min<int64_t>({(2 * sm_count_ + blocks - 1) / blocks, (max_keys + 31) / 32, int64_t{kAttnMaxSplits}});
   splits = std::max<int64_t>(splits, 1);
 
@@ -259,6 +269,7 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   a.head_dim = static_cast<int>(D);
   a.window = window;
   a.splits = static_cast<int>(splits);
+  a.tile_rows = decode ? static_cast<int>(std::min<int64_t>(kAttnDecodeRows, max_virtual)) : 0;
   a.total_rows = total_rows;
   a.scale = scale;
   a.act = q.dtype();
@@ -272,6 +283,7 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   }
   if (prefill_mma) enqueue(&launch_attention_prefill, a);
   else if (tensor_cores) enqueue(&launch_attention_tc, a);
+  else if (decode) enqueue(&launch_attention_decode, a);
   else enqueue(&launch_attention, a);
 }
 

@@ -139,6 +139,8 @@ class CudaBackend final : public Backend {
   void linear_add(const Tensor& a, const Tensor& w, const Tensor* bias, Tensor& x) override;
   void rope_store_kv(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
                      std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) override;
+  void linears_rope_store_kv(const Tensor& x, std::span<const LinearPart> qkv, const Tensor& cos, const Tensor& sin,
+                             std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) override;
   bool samples_on_device() const override { return true; }
   std::vector<SampledRow> sample_rows(const Tensor& logits, std::span<const SamplingRow> rows,
                                       std::span<const PenaltyEntry> penalties) override;  // cuda_backend_sampling.cu
@@ -165,11 +167,16 @@ class CudaBackend final : public Backend {
   const T* arg(ArgTag tag, std::span<const T> host) {
     const size_t bytes = host.size_bytes();
     if (bytes == 0) return nullptr;
-    if (bytes <= kMaxArgBytes && !(eager_ && capture_->enabled())) {
-      void* d = capture_->arg(tag, host.data(), bytes, stream());
-      if (!d) {  // the block is full: run what uses it, then start over
+    // Plain launches of a large step (eager_) copy their bytes at once, from the pinned ring: a
+    // pageable copy per op (the rows of every layer's rope_store_kv, its attention descriptors)
+    // may wait for the stream to drain, idling the GPU (prefill).
+    if (bytes <= kMaxArgBytes) {
+      void* d = capture_->arg(tag, host.data(), bytes, stream(), eager_);
+      if (!d) {  // the block is full: run what uses it, then start over (a large step stays eager)
+        const bool eager = eager_;
         synchronize();
-        d = capture_->arg(tag, host.data(), bytes, stream());
+        eager_ = eager;
+        d = capture_->arg(tag, host.data(), bytes, stream(), eager_);
       }
       if (d) return static_cast<const T*>(d);
     }
@@ -278,6 +285,15 @@ class CudaBackend final : public Backend {
            reinterpret_cast<uintptr_t>(x.data()) % 16 == 0;
   }
   static constexpr size_t kMaxArgBytes = size_t{1} << 20;
+  // Whether linears / linear_swiglu over several rows run one GEMM over back-to-back weights
+  // (cuda_backend_fused.cu); NOVA_CUDA_PACKED=0 turns it off (A/B measurements).
+  bool packed_gemm_fits(const Tensor& x, std::span<const Tensor* const> w, DType yt) const;
+  RopeStoreArgs rope_store_args(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                                std::span<const int32_t> rows, const Tensor& k_dst, const Tensor& v_dst);
+  const bool packed_gemms_ = [] {
+    const char* e = std::getenv("NOVA_CUDA_PACKED");
+    return !(e && std::string(e) == "0");
+  }();
 
   int device_ = 0;
   int sm_count_ = 1;

@@ -1,25 +1,28 @@
-// Decode at batch 1: y = W x with W [N, K] in bf16/f16 and x, y in float32. The step is bound by
-// streaming W once from HBM, so each warp owns one output row (two for the SwiGLU pair) and reads
-// it with 16-byte loads, 8 weights per lane per load, with kLoads loads in flight per lane before
-// any is used: a 2048-wide row is a single round trip to memory, and enough bytes are in flight
-// per SM to cover the latency even for the small 2048 x 2048 matrices (the previous kernel kept
-// 2 loads in flight and reached 39% of copy bandwidth there). Weights bypass L1
-// (ld.global.nc.L1::no_allocate) so x, read by every warp, stays there. x is float32 or bf16
-// (the backend's activation dtype), y float32 or bf16 (rounded once, at the store); the
-// products are exact in fp32 either way.
+// Decode at batch 1: y = W x with W [N, K] in bf16/f16 and x, y float32 or bf16. The step is bound
+// by streaming W once from HBM, so the kernels are built around bytes in flight and nothing else
+// moving:
+//   - a block of 256 threads owns a tile of kRows (8) rows and spans K: thread t reads 16-byte
+//     chunks t, t + 256, ... of every row of the tile (a warp reads 512 contiguous bytes of a row
+//     per load), all 8 rows' loads in flight before the first is used (32 KB per block, 4 blocks
+//     per SM: 128 KB in flight per SM; more rounds ahead or 128-thread blocks measured no faster);
+//   - x is read once per block and reused from registers by the tile's 8 rows (the previous
+//     kernel had one warp per row, each re-reading x and, with the RMSNorm folded in, the norm
+//     weights: 4x the weight bytes through L1 for q|k|v, 11.8 us in ncu against 8.8 us now);
+//   - the folded RMSNorm's sum of squares is one block reduction over the x the block reads anyway;
+//   - weights bypass L1 and are marked evict-first in L2 (read once per step; measured neutral in
+//     the micro-benchmark, kept so activations and the KV cache keep L2).
+// The rows' partial sums are reduced across the block in a fixed order (deterministic; no atomics).
 //
-// Programmatic dependent launch (device_math.cuh): on Hopper each GEMV is launched so that it
-// starts while the kernel before it finishes, issues its first weight loads (which depend on
-// nothing) and only then waits for x: the weights stream across kernel boundaries instead of
-// the memory system idling for each launch. NOVA_CUDA_PDL=0 turns it off.
+// Programmatic dependent launch (pdl_launch.cuh): on Hopper each GEMV starts while the kernel
+// before it finishes, issues its first weight loads (which depend on nothing) and only then waits
+// for x: the weights stream across kernel boundaries. NOVA_CUDA_PDL=0 turns it off.
 //
 // Fused forms: several matrices of one input in one launch (q, k and v: rows of the parts are
-// numbered one after another), and gate/up pairs with silu(gate) * up in the epilogue.
+// numbered one after another), gate/up pairs with silu(gate) * up in the epilogue, the RMSNorm of
+// x folded into the prologue, and the residual add y += W x in the epilogue.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -32,15 +35,27 @@ namespace nova::kernels::cuda {
 
 namespace {
 
-constexpr int kWarps = 8;
-constexpr int kLoads = 8;  // 16-byte weight loads in flight per lane
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kRows = 8;    // weight rows per block (4 gate/up pairs for the SwiGLU form)
+constexpr int kRounds = 1;  // 16-byte chunks per row a thread loads before using the first
+// Resident blocks per SM the registers must allow: 4 (64 registers a thread) for the parts kernel,
+// 3 for the SwiGLU one (its epilogue needs more; at 64 it spills).
+constexpr int kMinBlocksParts = 4, kMinBlocksSwiglu = 3;
 
-__device__ __forceinline__ uint4 load_weights(const uint4* p) {
+// Streams the weights: no L1 allocation, first to be evicted from L2.
+__device__ __forceinline__ uint4 load_weights(const uint4* p, uint64_t policy) {
   uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
+      : "l"(p), "l"(policy));
   return v;
+}
+
+__device__ __forceinline__ uint64_t evict_first_policy() {
+  uint64_t policy;
+  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
 }
 
 __device__ __forceinline__ void unpack8(const uint4& p, float (&f)[8], const __nv_bfloat16*) {
@@ -62,16 +77,36 @@ __device__ __forceinline__ void unpack8(const uint4& p, float (&f)[8], const __h
   }
 }
 
-// Eight activations x[8c .. 8c + 8) as float32 (one 16-byte load of bf16, two of float).
-__device__ __forceinline__ void load_x8(const float* x, int64_t c, float4& a, float4& b) {
-  a = __ldg(reinterpret_cast<const float4*>(x) + 2 * c);
-  b = __ldg(reinterpret_cast<const float4*>(x) + 2 * c + 1);
+// 16 bytes of an activation, written by the kernel before this one: a plain coherent load, kept
+// after pdl_wait() (volatile, memory clobber). Not ld.global.nc (__ldg): that path assumes the data
+// is constant for the kernel's lifetime, which under programmatic dependent launch it is not (the
+// kernel before may still be writing it when this one starts). With __ldg here the bf16 fixtures'
+// decode went wrong with PDL on (greedy agreement 2/32 per fixture instead of 31/32; right with
+// NOVA_CUDA_PDL=0 or with this load).
+__device__ __forceinline__ uint4 load_act(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p)
+               : "memory");
+  return v;
 }
-__device__ __forceinline__ void load_x8(const __nv_bfloat16* x, int64_t c, float4& a, float4& b) {
-  float f[8];
-  unpack8(__ldg(reinterpret_cast<const uint4*>(x) + c), f, x);
-  a = make_float4(f[0], f[1], f[2], f[3]);
-  b = make_float4(f[4], f[5], f[6], f[7]);
+
+// Eight activations x[8c .. 8c + 8) as float32 (one 16-byte load of bf16, two of float).
+__device__ __forceinline__ void load_x8(const float* x, int64_t c, float (&f)[8]) {
+  const uint4 a = load_act(reinterpret_cast<const uint4*>(x) + 2 * c);
+  const uint4 b = load_act(reinterpret_cast<const uint4*>(x) + 2 * c + 1);
+  f[0] = __uint_as_float(a.x), f[1] = __uint_as_float(a.y), f[2] = __uint_as_float(a.z), f[3] = __uint_as_float(a.w);
+  f[4] = __uint_as_float(b.x), f[5] = __uint_as_float(b.y), f[6] = __uint_as_float(b.z), f[7] = __uint_as_float(b.w);
+}
+__device__ __forceinline__ void load_x8(const __nv_bfloat16* x, int64_t c, float (&f)[8]) {
+  unpack8(load_act(reinterpret_cast<const uint4*>(x) + c), f, x);
+}
+// The RMSNorm weights: constant for the model's lifetime.
+__device__ __forceinline__ void load_norm8(const float* w, int64_t c, float (&f)[8]) {
+  const float4 a = __ldg(reinterpret_cast<const float4*>(w) + 2 * c);
+  const float4 b = __ldg(reinterpret_cast<const float4*>(w) + 2 * c + 1);
+  f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
 }
 
 // y[n] = v, rounded to bf16 when the output is bf16.
@@ -81,194 +116,162 @@ __device__ __forceinline__ void store_y(void* y, bool y16, int64_t n, float v) {
 }
 
 template <class T>
-__device__ __forceinline__ float dot8(const uint4& p, const float4& a, const float4& b) {
+__device__ __forceinline__ float dot8(const uint4& p, const float (&x)[8]) {
   float f[8];
   unpack8(p, f, static_cast<const T*>(nullptr));
-  return f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w;
+  float s = f[0] * x[0];
+#pragma unroll
+  for (int i = 1; i < 8; ++i) s = fmaf(f[i], x[i], s);
+  return s;
 }
 
 // The fusions a launch may add around its dot products (kernel parameters): RMSNorm folded into
-// the prologue (norm_w non-null, x float32: every warp sums x^2 along its own pass over x, so the
-// normalised row never exists and needs no kernel of its own), and the residual add in the
-// epilogue (accumulate: y float32, y += w . x).
+// the prologue (norm_w non-null, x float32), and the residual add in the epilogue (accumulate:
+// y float32, y += w . x).
 struct Fuse {
   const float* norm_w;
   float eps;
   int accumulate;
 };
 
-__device__ __forceinline__ float4 mul4(const float4& a, const float4& b) {
-  return make_float4(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w);
-}
-__device__ __forceinline__ float sq4(const float4& a) { return a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w; }
-
-// acc[r] = row r of w . x over the 8-weight chunks [c0, c1) of the row, summed over the warp
-// (every lane gets the sums). R rows share the x loads; U * R loads per lane are issued before the
-// first is used. NORM: x is multiplied by f.norm_w, and ss gets the warp's sum of x^2 over the
-// range (the caller scales by the row's rmsnorm factor once all of K is summed).
-template <class T, class XT, int R, int U, bool NORM>
-__device__ __forceinline__ void dot_rows(const uint4* const (&w)[R], const XT* x, int64_t c0, int64_t c1,
-                                         const Fuse& f, float (&acc)[R], float& ss) {
-  const int lane = threadIdx.x & 31;
-  float a[R];
+// out[r] = row r of w . x over all K / 8 chunks, for the block's kRows rows (w[r] the rows' starts),
+// valid in threads 0 .. kRows - 1 (the others' are partial). NORM: x is multiplied by f.norm_w and
+// the results scaled by the RMSNorm factor of x (rmsnorm()'s arithmetic: 1 / sqrt(mean x^2 + eps)).
+// Every thread of the block must call it.
+template <class T, class XT, bool NORM>
+__device__ __forceinline__ void tile_dot(const uint4* const (&w)[kRows], const XT* __restrict__ x, int64_t chunks,
+                                         const Fuse& f, float (&out)[kRows]) {
+  const uint64_t policy = evict_first_policy();
+  float acc[kRows];
 #pragma unroll
-  for (int r = 0; r < R; ++r) a[r] = 0.0f;
-  float sq = 0.0f;  // this lane's share of sum x^2 (NORM)
-  // The next 8 activations, normalisation weights applied.
-  auto next_x = [&](int64_t c, float4& x0, float4& x1) {
-    load_x8(x, c, x0, x1);
-    if constexpr (NORM) {
-      sq += sq4(x0) + sq4(x1);
-      float4 g0, g1;
-      load_x8(f.norm_w, c, g0, g1);
-      x0 = mul4(x0, g0);
-      x1 = mul4(x1, g1);
-    }
-  };
-  int64_t c = c0 + lane;
+  for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+  float sq = 0.0f;  // this thread's share of sum x^2 (NORM)
   bool waited = false;
-  for (; c + (U - 1) * 32 < c1; c += U * 32) {
-    uint4 p[R][U];
+  for (int64_t base = threadIdx.x; base < chunks; base += kRounds * kThreads) {
+    uint4 p[kRounds][kRows];
 #pragma unroll
-    for (int u = 0; u < U; ++u)
+    for (int u = 0; u < kRounds; ++u)
+      if (base + u * kThreads < chunks)
 #pragma unroll
-      for (int r = 0; r < R; ++r) p[r][u] = load_weights(w[r] + c + u * 32);
-    if (!waited) {  // x is the previous kernel's output
+        for (int r = 0; r < kRows; ++r) p[u][r] = load_weights(w[r] + base + u * kThreads, policy);
+    if (!waited) {  // x is the previous kernel's output: wait only once the first weights are asked for
       pdl_wait();
       waited = true;
     }
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      float4 x0, x1;
-      next_x(c + u * 32, x0, x1);
+    for (int u = 0; u < kRounds; ++u) {
+      const int64_t c = base + u * kThreads;
+      if (c >= chunks) break;
+      float xv[8];
+      load_x8(x, c, xv);
+      if constexpr (NORM) {
+        float g[8];
+        load_norm8(f.norm_w, c, g);
 #pragma unroll
-      for (int r = 0; r < R; ++r) a[r] += dot8<T>(p[r][u], x0, x1);
+        for (int i = 0; i < 8; ++i) {
+          sq = fmaf(xv[i], xv[i], sq);
+          xv[i] *= g[i];
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) acc[r] += dot8<T>(p[u][r], xv);
     }
   }
-  if (!waited) pdl_wait();
-  for (; c < c1; c += 32) {
-    float4 x0, x1;
-    next_x(c, x0, x1);
+  if (!waited) pdl_wait();  // a thread with no chunk still orders its stores after the kernel before
+  // Block reduction in a fixed order: warp sums, then thread r adds the warps' sums of row r.
+  __shared__ float part[kWarps][kRows + 1];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
 #pragma unroll
-    for (int r = 0; r < R; ++r) a[r] += dot8<T>(load_weights(w[r] + c), x0, x1);
+  for (int r = 0; r < kRows; ++r) acc[r] = warp_sum(acc[r]);
+  if constexpr (NORM) sq = warp_sum(sq);
+  if (lane == 0) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) part[warp][r] = acc[r];
+    part[warp][kRows] = sq;
   }
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = warp_sum(a[r]);
-  ss = NORM ? warp_sum(sq) : 0.0f;
-}
-
-// Where a warp works: `split` consecutive warps share a row, each summing one slice of its K
-// chunks (long rows: fewer dependent rounds of loads per warp, more warps for few rows).
-struct WarpSlice {
-  int64_t row;     // the block's rows, numbered across the grid
-  int64_t c0, c1;  // this warp's chunks of the row
-  int slice;       // 0 .. split - 1
-};
-__device__ __forceinline__ WarpSlice warp_slice(int64_t chunks, int split) {
-  const int warp = threadIdx.x / 32;
-  WarpSlice ws;
-  ws.row = int64_t{blockIdx.x} * (kWarps / split) + warp / split;
-  ws.slice = warp % split;
-  const int64_t per = (chunks + split - 1) / split;
-  ws.c0 = min(chunks, ws.slice * per);
-  ws.c1 = min(chunks, ws.c0 + per);
-  return ws;
-}
-
-// Sums the slices' partial results into the row's first warp (the others return false) and
-// applies the RMSNorm scale (NORM; K = the row's width). Every thread of the block must call it.
-template <int R, bool NORM>
-__device__ __forceinline__ bool finish_row(int split, int slice, float (&acc)[R], float ss, int64_t K,
-                                           const Fuse& f) {
-  __shared__ float part[kWarps][R + 1];
-  if (split > 1) {
-    const int warp = threadIdx.x / 32;
-    if ((threadIdx.x & 31) == 0) {
-#pragma unroll
-      for (int r = 0; r < R; ++r) part[warp][r] = acc[r];
-      part[warp][R] = ss;
-    }
-    __syncthreads();
-    if (slice != 0) return false;
-    for (int j = 1; j < split; ++j) {
-#pragma unroll
-      for (int r = 0; r < R; ++r) acc[r] += part[warp + j][r];
-      ss += part[warp + j][R];
-    }
-  }
+  __syncthreads();
+  if (threadIdx.x >= kRows) return;
+  float inv = 1.0f;
   if constexpr (NORM) {
-    // rmsnorm()'s arithmetic: 1 / sqrt(mean + eps), the mean of x^2 over the row.
-    const float inv = 1.0f / sqrtf(ss / static_cast<float>(K) + f.eps);
+    float ss = 0.0f;
 #pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] *= inv;
+    for (int j = 0; j < kWarps; ++j) ss += part[j][kRows];
+    inv = 1.0f / sqrtf(ss / static_cast<float>(chunks * 8) + f.eps);
   }
-  return true;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    float s = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kWarps; ++j) s += part[j][r];
+    out[r] = s * inv;
+  }
 }
 
 template <class T, class XT, bool NORM>
-__global__ void __launch_bounds__(kWarps * 32) gemv_parts_kernel(const XT* __restrict__ x,
-                                                                 const __grid_constant__ GemvParts g, int64_t K,
-                                                                 bool y16, Fuse f, int split) {
+__global__ void __launch_bounds__(kThreads, kMinBlocksParts) gemv_parts_kernel(const XT* __restrict__ x,
+                                                              const __grid_constant__ GemvParts g, int64_t K,
+                                                              bool y16, Fuse f) {
   pdl_trigger();
-  const WarpSlice ws = warp_slice(K / 8, split);
-  int64_t n = ws.row;
+  // The tile's rows, numbered across the parts; rows past the last part read the first row
+  // again (valid memory, result dropped).
+  const uint4* w[kRows];
+  const int64_t first = int64_t{blockIdx.x} * kRows;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    int64_t n = first + r;
+    int part = 0;
+    while (part < g.parts && n >= g.rows[part]) n -= g.rows[part++];
+    if (part == g.parts) part = 0, n = 0;
+    w[r] = reinterpret_cast<const uint4*>(static_cast<const T*>(g.w[part]) + n * K);
+  }
+  float out[kRows];
+  tile_dot<T, XT, NORM>(w, x, K / 8, f, out);
+  if (threadIdx.x >= kRows) return;
+  // Thread r stores row r (a run-time row: find its part again, outside the unrolled tile).
+  int64_t n = first + threadIdx.x;
   int part = 0;
   while (part < g.parts && n >= g.rows[part]) n -= g.rows[part++];
-  const bool active = part < g.parts;  // rows past the last part write nothing: need not wait
-  float acc[1] = {0.0f}, ss = 0.0f;
-  if (active) {
-    const uint4* const w[1] = {reinterpret_cast<const uint4*>(static_cast<const T*>(g.w[part]) + n * K)};
-    dot_rows<T, XT, 1, kLoads, NORM>(w, x, ws.c0, ws.c1, f, acc, ss);
-  }
-  if (!finish_row<1, NORM>(split, ws.slice, acc, ss, K, f) || !active) return;
-  if ((threadIdx.x & 31) == 0) {
-    if (f.accumulate) static_cast<float*>(g.y[part])[n] += acc[0];
-    else store_y(g.y[part], y16, n, acc[0]);
-  }
+  if (part == g.parts) return;
+  float v = 0.0f;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+    if (r == static_cast<int>(threadIdx.x)) v = out[r];
+  if (f.accumulate) static_cast<float*>(g.y[part])[n] += v;
+  else store_y(g.y[part], y16, n, v);
 }
 
+// Rows 0 .. kRows / 2 - 1 of the tile are gate rows n0 .., the others the up rows of the same n.
 template <class T, class XT, bool NORM>
-__global__ void __launch_bounds__(kWarps * 32) gemv_swiglu_kernel(const XT* __restrict__ x,
-                                                                  const T* __restrict__ w_gate,
-                                                                  const T* __restrict__ w_up, int64_t N, int64_t K,
-                                                                  void* __restrict__ out, bool y16, Fuse f,
-                                                                  int split) {
+__global__ void __launch_bounds__(kThreads, kMinBlocksSwiglu) gemv_swiglu_kernel(const XT* __restrict__ x,
+                                                               const T* __restrict__ w_gate,
+                                                               const T* __restrict__ w_up, int64_t N, int64_t K,
+                                                               void* __restrict__ out, bool y16, Fuse f) {
   pdl_trigger();
-  const WarpSlice ws = warp_slice(K / 8, split);
-  const int64_t n = ws.row;
-  const bool active = n < N;
-  float acc[2] = {0.0f, 0.0f}, ss = 0.0f;
-  if (active) {
-    const uint4* const w[2] = {reinterpret_cast<const uint4*>(w_gate + n * K),
-                               reinterpret_cast<const uint4*>(w_up + n * K)};
-    dot_rows<T, XT, 2, kLoads / 2, NORM>(w, x, ws.c0, ws.c1, f, acc, ss);
+  constexpr int kPairs = kRows / 2;
+  const int64_t n0 = int64_t{blockIdx.x} * kPairs;
+  const uint4* w[kRows];
+#pragma unroll
+  for (int r = 0; r < kPairs; ++r) {
+    const int64_t n = n0 + r < N ? n0 + r : 0;
+    w[r] = reinterpret_cast<const uint4*>(w_gate + n * K);
+    w[r + kPairs] = reinterpret_cast<const uint4*>(w_up + n * K);
   }
-  if (!finish_row<2, NORM>(split, ws.slice, acc, ss, K, f) || !active) return;
+  float acc[kRows];
+  tile_dot<T, XT, NORM>(w, x, K / 8, f, acc);
+  if (threadIdx.x >= kPairs || n0 + threadIdx.x >= N) return;
+  float gv = 0.0f, uv = 0.0f;
+#pragma unroll
+  for (int r = 0; r < kPairs; ++r)
+    if (r == static_cast<int>(threadIdx.x)) gv = acc[r], uv = acc[r + kPairs];
   // swiglu()'s arithmetic exactly: silu(g) = g / (1 + e^-g), one rounded product.
-  if ((threadIdx.x & 31) == 0) store_y(out, y16, n, __fmul_rn(acc[0] / (1.0f + expf(-acc[0])), acc[1]));
+  store_y(out, y16, n0 + threadIdx.x, __fmul_rn(gv / (1.0f + expf(-gv)), uv));
 }
 
-// Warps per row for `rows` rows of `chunks` 8-weight chunks, each lane reading `loads` chunks per
-// round, when NOVA_CUDA_GEMV_SPLIT=1: long rows of small matrices (the down projections) split so
-// that a warp makes at most two dependent rounds of loads where it can (2048-wide rows and
-// matrices of many rows stay one warp per row). Off by default: on the H100 it measured within
-// noise (1B decode 675 vs 667 tok/s, 8B 154.2 vs 155.4). Read at every launch (tests switch it).
-int split_for(int64_t rows, int64_t chunks, int loads) {
-  const char* env = std::getenv("NOVA_CUDA_GEMV_SPLIT");
-  if (!env || std::strcmp(env, "1") != 0) return 1;
-  const int64_t rounds = (chunks + 32 * loads - 1) / (32 * loads);
-  if (rounds <= 2 || rows > 8192) return 1;
-  return rounds <= 4 ? 2 : 4;
-}
-
-unsigned blocks_for(int64_t rows, int split) {
-  const int per_block = kWarps / split;
-  return static_cast<unsigned>((rows + per_block - 1) / per_block);
-}
+unsigned blocks_for(int64_t rows, int per_block) { return static_cast<unsigned>((rows + per_block - 1) / per_block); }
 
 template <class Kernel, class... A>
 void launch(Kernel kernel, unsigned blocks, cudaStream_t s, const A&... args) {
-  launch_pdl(kernel, dim3(blocks), dim3(kWarps * 32), 0, s, 1, "gemv launch", args...);
+  launch_pdl(kernel, dim3(blocks), dim3(kThreads), 0, s, 1, "gemv launch", args...);
 }
 
 // The activation dtypes the kernels take: F32 or BF16.
@@ -287,14 +290,11 @@ namespace {
 template <class T>
 void parts_for(const void* x, DType xt, const GemvParts& p, int64_t K, bool y16, const Fuse& f, int64_t rows,
                cudaStream_t s) {
-  const int split = split_for(rows, K / 8, kLoads);
-  const unsigned blocks = blocks_for(rows, split);
-  if (f.norm_w)
-    launch(gemv_parts_kernel<T, float, true>, blocks, s, static_cast<const float*>(x), p, K, y16, f, split);
+  const unsigned blocks = blocks_for(rows, kRows);
+  if (f.norm_w) launch(gemv_parts_kernel<T, float, true>, blocks, s, static_cast<const float*>(x), p, K, y16, f);
   else if (xt == DType::BF16)
-    launch(gemv_parts_kernel<T, __nv_bfloat16, false>, blocks, s, static_cast<const __nv_bfloat16*>(x), p, K, y16, f,
-           split);
-  else launch(gemv_parts_kernel<T, float, false>, blocks, s, static_cast<const float*>(x), p, K, y16, f, split);
+    launch(gemv_parts_kernel<T, __nv_bfloat16, false>, blocks, s, static_cast<const __nv_bfloat16*>(x), p, K, y16, f);
+  else launch(gemv_parts_kernel<T, float, false>, blocks, s, static_cast<const float*>(x), p, K, y16, f);
 }
 
 void parts(const void* x, DType xt, const GemvParts& p, DType wt, int64_t K, DType yt, const Fuse& f, cudaStream_t s) {
@@ -315,16 +315,13 @@ void swiglu_for(const void* x, DType xt, const void* w_gate, const void* w_up, i
                 bool y16, const Fuse& f, cudaStream_t s) {
   const auto* g = static_cast<const T*>(w_gate);
   const auto* u = static_cast<const T*>(w_up);
-  const int split = split_for(N, K / 8, kLoads / 2);
-  const unsigned blocks = blocks_for(N, split);
+  const unsigned blocks = blocks_for(N, kRows / 2);
   if (f.norm_w)
-    launch(gemv_swiglu_kernel<T, float, true>, blocks, s, static_cast<const float*>(x), g, u, N, K, out, y16, f, split);
+    launch(gemv_swiglu_kernel<T, float, true>, blocks, s, static_cast<const float*>(x), g, u, N, K, out, y16, f);
   else if (xt == DType::BF16)
     launch(gemv_swiglu_kernel<T, __nv_bfloat16, false>, blocks, s, static_cast<const __nv_bfloat16*>(x), g, u, N, K,
-           out, y16, f, split);
-  else
-    launch(gemv_swiglu_kernel<T, float, false>, blocks, s, static_cast<const float*>(x), g, u, N, K, out, y16, f,
-           split);
+           out, y16, f);
+  else launch(gemv_swiglu_kernel<T, float, false>, blocks, s, static_cast<const float*>(x), g, u, N, K, out, y16, f);
 }
 
 void swiglu(const void* x, DType xt, const void* w_gate, const void* w_up, DType wt, int64_t N, int64_t K, void* out,

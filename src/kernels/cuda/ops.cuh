@@ -39,8 +39,29 @@ struct RopeStoreArgs {
   void* v_dst;
   int64_t n, q_heads, kv_heads, head_dim, half;
   DType act, kv;
+  // Optional: q, k and v read from one [n, packed_row] matrix (q | k | v columns, `act` elements:
+  // a q|k|v GEMM's output) instead of q, k, v, which are then written whole (rotated / as read).
+  const void* packed;
+  int64_t packed_row;
 };
 void launch_rope_store_kv(const RopeStoreArgs& a, cudaStream_t s);
+// Whether launch_rope_store_kv can take `a` with a.packed set (and a.packed_row): the vectorised
+// kernel's layout (half and head_dim multiples of 4, aligned rows).
+bool rope_store_kv_reads_packed(const RopeStoreArgs& a);
+// Prefill with packed weights (fused.cu; CudaBackend::linears / linear_swiglu when a layer's
+// q|k|v or gate|up weights lie back to back): the columns of one [rows, sum of parts] GEMM output
+// into separate [rows, part] matrices, each part's row `bytes` a multiple of 16, every pointer
+// 16-byte aligned.
+constexpr int kSplitMaxParts = 3;
+struct ColumnSplit {
+  void* dst[kSplitMaxParts];
+  int64_t bytes[kSplitMaxParts];
+  int64_t parts;  // 64-bit: no padding (the bytes are a launch signature)
+};
+void launch_split_columns(const void* src, int64_t rows, const ColumnSplit& p, cudaStream_t s);
+// out[r, j] = silu(gu[r, j]) * gu[r, n + j]: the SwiGLU of a GEMM over packed gate|up weights
+// (gu [rows, 2n], out [rows, n], both `act`; n % 8 == 0, 16-byte aligned).
+void launch_swiglu_packed(const void* gu, int64_t rows, int64_t n, void* out, DType act, cudaStream_t s);
 void launch_rope(void* x, DType act, int64_t rows, int64_t heads, int64_t head_dim, const float* cos, const float* sin,
                  int64_t half, cudaStream_t s);
 void launch_swiglu(const void* gate, const void* up, int64_t n, void* out, DType act, cudaStream_t s);
@@ -122,10 +143,23 @@ struct AttnArgs {
   float* part_o;   // [splits, total_rows, q_heads, head_dim] when splits > 1
   float* part_ml;  // [splits, total_rows, q_heads, 2] when splits > 1
   int* counters;   // [num_tiles, kv_heads], zero, when splits > 1: the last split block merges
+  int tile_rows;   // attention_decode.cu: the most virtual rows of any tile (0: kAttnDecodeRows)
 };
 void launch_attention(const AttnArgs& a, cudaStream_t s);
 // Once per backend, before any capture: raises the kernel's shared-memory limit.
 void prepare_attention();
+
+// ---- attention_decode.cu ----
+// The same call for decode-shaped work (a few query rows per sequence): tiles of at most
+// kAttnDecodeRows virtual rows (AttnArgs::tile_rows: the most of any tile), head_dim 64 or 128,
+// q / k / v / out 16-byte aligned. Splits > 1 merge in a thread-block cluster (Hopper, up to 8
+// splits) or else through part_o, part_ml and counters (the last split block of a tile merges),
+// in split order either way; pass all three.
+constexpr int kAttnDecodeRows = 8;
+bool attention_decode_supports(int head_dim);  // false for all under NOVA_CUDA_ATTN_DECODE=0
+// Flash-decoding splits for `blocks` (tiles x kv heads) and a cache of max_keys positions.
+int attention_decode_splits(int64_t blocks, int64_t max_keys, int sm_count);
+void launch_attention_decode(const AttnArgs& a, cudaStream_t s);
 
 // ---- attention_tc.cu ----
 // The same call on tensor cores (bf16 operands, fp32 accumulation) for large prefills: tiles of

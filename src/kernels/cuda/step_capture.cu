@@ -41,22 +41,32 @@ StepCapture::~StepCapture() {
   cudaFreeHost(ring_);
 }
 
-void* StepCapture::arg(int tag, const void* host, size_t bytes, cudaStream_t s) {
+void* StepCapture::arg(int tag, const void* host, size_t bytes, cudaStream_t s, bool now) {
+  // Launched at once: the bytes staged so far must be on the device first (one copy of all not
+  // yet copied; the ring is rewritten only after the stream has synchronised).
+  auto copy_pending = [&] {
+    if ((now || !enabled_) && ring_used_ > ring_flushed_) {
+      check_cuda(cudaMemcpyAsync(mirror_ + ring_flushed_, ring_ + ring_flushed_, ring_used_ - ring_flushed_,
+                                 cudaMemcpyHostToDevice, s),
+                 "cudaMemcpyAsync(args)");
+      ring_flushed_ = ring_used_;
+    }
+  };
   // Equal bytes staged earlier this step (a decode step's attention descriptors are the same
-  // for every layer): the same address, so the graphs of every layer read one copy.
+  // for every layer, a prefill's row lists too): the same address, so every layer reads one copy.
   for (size_t i = staged_.size() > 64 ? staged_.size() - 64 : 0; i < staged_.size(); ++i) {
     const Staged& e = staged_[i];
-    if (e.tag == tag && e.bytes == bytes && std::memcmp(ring_ + e.at, host, bytes) == 0) return mirror_ + e.at;
+    if (e.tag == tag && e.bytes == bytes && std::memcmp(ring_ + e.at, host, bytes) == 0) {
+      copy_pending();
+      return mirror_ + e.at;
+    }
   }
   const size_t at = (ring_used_ + 15) / 16 * 16;
   if (at + bytes > kRingBytes) return nullptr;
   std::memcpy(ring_ + at, host, bytes);
   ring_used_ = at + bytes;
   staged_.push_back({tag, at, bytes});
-  if (!enabled_) {  // launched at once: the bytes must be there first
-    check_cuda(cudaMemcpyAsync(mirror_ + at, ring_ + at, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync(args)");
-    ring_flushed_ = ring_used_;
-  }
+  copy_pending();
   return mirror_ + at;
 }
 

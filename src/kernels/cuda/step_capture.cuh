@@ -63,8 +63,10 @@ class StepCapture {
 
   // A device address that holds `bytes` of `host` when the ops recorded from now on run; the same
   // bytes under the same tag within one step share one address. Null when the ring is full (the
-  // caller synchronises and asks again). With graphs off the copy is enqueued at once.
-  void* arg(int tag, const void* host, size_t bytes, cudaStream_t s);
+  // caller synchronises and asks again). With graphs off, or `now` (ops launched at once while
+  // graphs are on: a large prefill), the copy is enqueued at once, from the pinned ring: no
+  // pageable-memory copy, which may wait for the stream to drain.
+  void* arg(int tag, const void* host, size_t bytes, cudaStream_t s, bool now = false);
 
  private:
   static constexpr size_t kRingBytes = size_t{16} << 20;

@@ -1,9 +1,9 @@
 // The paged attention kernel (attention.cu) at every (activation, KV cache) dtype pair: float32
 // against a float64 reference, and the bf16 forms against the float32 kernel run on the same
 // bf16-rounded values (identical fp32 math: only the output's rounding differs). Decode rows and
-// a prefill chunk, GQA, a sliding window, flash-decoding splits merged on chip by a thread-block
-// cluster (NOVA_CUDA_ATTN_CLUSTER, Hopper), by the last split block (counters) or by the separate
-// combine kernel.
+// a prefill chunk, GQA, a sliding window, flash-decoding splits merged by the last split block
+// (counters) or by the separate combine kernel. (Decode-shaped calls of head_dim 64/128 go to
+// attention_decode.cu: attention_decode_test.cpp.)
 #ifdef NOVA_HAVE_CUDA
 
 #include <gtest/gtest.h>
@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -125,6 +124,7 @@ struct Problem {
       a.part_ml = part.get() + splits * total_rows * q_heads * D;
       a.counters = counters ? count.get() : nullptr;
     }
+    kc::prepare_attention();  // the kernel's shared-memory limit (a CudaBackend sets it once when made)
     kc::launch_attention(a, nullptr);
     std::vector<float> got = out.download();
     if (counters && splits > 1) {  // the last block of each tile leaves its counter at zero
@@ -141,67 +141,41 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return e;
 }
 
-// NOVA_CUDA_ATTN_CLUSTER for the launches of one scope (read by prepare_attention), restored after.
-class ClusterSetting {
- public:
-  explicit ClusterSetting(const char* value) {
-    if (const char* old = std::getenv("NOVA_CUDA_ATTN_CLUSTER")) old_ = old, had_ = true;
-    if (value) setenv("NOVA_CUDA_ATTN_CLUSTER", value, 1);
-    else unsetenv("NOVA_CUDA_ATTN_CLUSTER");
-    kc::prepare_attention();
-  }
-  ~ClusterSetting() {
-    if (had_) setenv("NOVA_CUDA_ATTN_CLUSTER", old_.c_str(), 1);
-    else unsetenv("NOVA_CUDA_ATTN_CLUSTER");
-    kc::prepare_attention();
-  }
-
- private:
-  std::string old_;
-  bool had_ = false;
-};
-
 TEST(CudaAttention, EveryDtypePairMatchesTheFloat32Kernel) {
   NOVA_REQUIRE_GPU();
-  // Clusters of up to 16 split blocks (Hopper; elsewhere the setting does nothing), then the
-  // default (no clusters).
-  for (const char* cluster : {"16", static_cast<const char*>(nullptr)}) {
-    const ClusterSetting setting(cluster);
-    for (int64_t D : {64, 128})
-      for (int window : {0, 24}) {
-        const Problem pb(D, window);
-        const std::vector<float> want = pb.reference();
-        struct Split {
-          int splits;
-          bool counters;
-        };
-        for (const Split sp : {Split{1, false}, Split{4, true}, Split{6, false}, Split{40, true}, Split{40, false}}) {
-          const std::string where = std::string(cluster ? "clusters, " : "") + "D " + std::to_string(D) +
-                                    " window " + std::to_string(window) + " splits " + std::to_string(sp.splits) +
-                                    (sp.counters ? " (counters)" : "");
-          const std::vector<float> f32 = pb.run(DType::F32, DType::F32, sp.splits, sp.counters);
-          // Scores are sums of D products of N(0,1) values (|s| ~ 1 after scaling): fp32 order
-          // and expf against float64 leave ~1e-6.
-          EXPECT_LE(max_abs_diff(f32, want), 2e-5) << where;
-          for (DType act : {DType::F32, DType::BF16})
-            for (DType kvt : {DType::F32, DType::BF16}) {
-              if (act == DType::F32 && kvt == DType::F32) continue;
-              const std::vector<float> got = pb.run(act, kvt, sp.splits, sp.counters);
-              // Same fp32 values and math as the f32 kernel: equal up to the output's bf16
-              // rounding (2^-9 relative to nearest even; |out| < 3 here).
-              for (size_t i = 0; i < got.size(); ++i) {
-                const double tol = act == DType::BF16 ? std::abs(double(f32[i])) / 256 + 1e-6 : 1e-6;
-                if (!(std::abs(double(got[i]) - f32[i]) <= tol)) {
-                  ADD_FAILURE() << where << " act " << std::string(dtype_name(act)) << " kv "
-                                << std::string(dtype_name(kvt)) << ": out[" << i << "] = " << got[i]
-                                << ", f32 kernel " << f32[i];
-                  break;
-                }
+  for (int64_t D : {64, 128})
+    for (int window : {0, 24}) {
+      const Problem pb(D, window);
+      const std::vector<float> want = pb.reference();
+      struct Split {
+        int splits;
+        bool counters;
+      };
+      for (const Split sp : {Split{1, false}, Split{4, true}, Split{6, false}, Split{40, true}, Split{40, false}}) {
+        const std::string where = "D " + std::to_string(D) + " window " + std::to_string(window) + " splits " +
+                                  std::to_string(sp.splits) + (sp.counters ? " (counters)" : "");
+        const std::vector<float> f32 = pb.run(DType::F32, DType::F32, sp.splits, sp.counters);
+        // Scores are sums of D products of N(0,1) values (|s| ~ 1 after scaling): fp32 order
+        // and expf against float64 leave ~1e-6.
+        EXPECT_LE(max_abs_diff(f32, want), 2e-5) << where;
+        for (DType act : {DType::F32, DType::BF16})
+          for (DType kvt : {DType::F32, DType::BF16}) {
+            if (act == DType::F32 && kvt == DType::F32) continue;
+            const std::vector<float> got = pb.run(act, kvt, sp.splits, sp.counters);
+            // Same fp32 values and math as the f32 kernel: equal up to the output's bf16
+            // rounding (2^-9 relative to nearest even; |out| < 3 here).
+            for (size_t i = 0; i < got.size(); ++i) {
+              const double tol = act == DType::BF16 ? std::abs(double(f32[i])) / 256 + 1e-6 : 1e-6;
+              if (!(std::abs(double(got[i]) - f32[i]) <= tol)) {
+                ADD_FAILURE() << where << " act " << std::string(dtype_name(act)) << " kv "
+                              << std::string(dtype_name(kvt)) << ": out[" << i << "] = " << got[i]
+                              << ", f32 kernel " << f32[i];
+                break;
               }
             }
-        }
+          }
       }
-  }
+    }
 }
 
 TEST(CudaAttention, RefusesOtherDtypes) {

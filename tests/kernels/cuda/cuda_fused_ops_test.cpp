@@ -117,9 +117,13 @@ TEST(CudaFusedOps, RopeStoreKvMatchesRopeThenScatter) {
   };
   const Case cases[] = {{1, 32, 8, 64, 32, 600, {517}},
                         {3, 4, 2, 12, 4, 10, {5, 6, 7}},
-                        {4, 8, 4, 128, 64, 64, {40, 3, 17, 63}}};
+                        {4, 8, 4, 128, 64, 64, {40, 3, 17, 63}},
+                        {2, 2, 1, 6, 3, 4, {0, 2}},  // half % 4 != 0: the scalar kernel
+                        {300, 4, 2, 16, 8, 310, {}}};  // a prefill's rows (consecutive from 5)
   uint32_t seed = 800;
-  for (const Case& c : cases) {
+  for (Case c : cases) {
+    if (c.dst_rows.empty())
+      for (int64_t r = 0; r < c.rows; ++r) c.dst_rows.push_back(static_cast<int32_t>(5 + r));
     const auto qv = randn(static_cast<size_t>(c.rows * c.hq * c.hd), ++seed);
     const auto kv = randn(static_cast<size_t>(c.rows * c.hkv * c.hd), ++seed);
     const auto vv = randn(static_cast<size_t>(c.rows * c.hkv * c.hd), ++seed);
@@ -139,9 +143,11 @@ TEST(CudaFusedOps, RopeStoreKvMatchesRopeThenScatter) {
   }
   Tensor q = gpu->alloc(DType::F32, {2, 2, 8}), k = gpu->alloc(DType::F32, {2, 1, 8}), v = gpu->alloc(DType::F32, {2, 1, 8});
   Tensor cs = gpu->alloc(DType::F32, {2, 4}), kd = gpu->alloc(DType::F32, {6, 1, 8}), vd = gpu->alloc(DType::F32, {6, 1, 8});
-  const std::vector<int32_t> repeat = {3, 3}, outside = {1, 6}, one = {1};
+  const std::vector<int32_t> repeat = {3, 3}, outside = {1, 6}, one = {1}, run_past = {5, 6}, run_before = {-1, 0};
   EXPECT_THROW(gpu->rope_store_kv(q, k, v, cs, cs, repeat, kd, vd), Error);
   EXPECT_THROW(gpu->rope_store_kv(q, k, v, cs, cs, outside, kd, vd), Error);
+  EXPECT_THROW(gpu->rope_store_kv(q, k, v, cs, cs, run_past, kd, vd), Error);  // consecutive rows: no sort
+  EXPECT_THROW(gpu->rope_store_kv(q, k, v, cs, cs, run_before, kd, vd), Error);
   EXPECT_THROW(gpu->rope_store_kv(q, k, v, cs, cs, one, kd, vd), Error);
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <deque>
@@ -23,7 +24,8 @@ namespace kc = kernels::cuda;
 struct Weights {
   DeviceArray<uint16_t> dev;
   std::vector<float> host;
-  Weights(DType wt, int64_t n, uint32_t seed) : dev(static_cast<size_t>(n)), host(random_floats(n, seed, 0.05f)) {
+  Weights(DType wt, int64_t n, uint32_t seed, float scale = 0.05f)
+      : dev(static_cast<size_t>(n)), host(random_floats(n, seed, scale)) {
     std::vector<uint16_t> bits(host.size());
     for (size_t i = 0; i < host.size(); ++i) {
       bits[i] = wt == DType::BF16 ? f32_to_bf16(host[i]) : f32_to_f16(host[i]);
@@ -63,11 +65,12 @@ constexpr double kBf16Rel = 1.0 / 256;  // one rounding to bf16 (2^-8 relative, 
 
 TEST(CudaGemv, EveryDtypePairMatchesTheProductOfItsInputs) {
   NOVA_REQUIRE_GPU();
-  // K = 2056: the unrolled loop (8 loads x 32 lanes x 8 weights = 2048) plus a tail chunk;
-  // K = 4104 and 8200: with NOVA_CUDA_GEMV_SPLIT=1, rows split over 2 and 4 warps, each slice
-  // with a tail. N = 37: a partial block.
+  // The kernels' tile: 8 rows per block of 256 threads, thread t reading 8-weight chunks t, t + 256,
+  // ... of each row. K = 24: fewer chunks than threads; 2056: one round plus a chunk only thread 0
+  // reads; 8200: four rounds plus that chunk. N = 37: a partial last tile. The output is poisoned
+  // (NaN) first: every element must be written.
   const int64_t N = 37;
-  for (int64_t K : {2056, 4104, 8200}) {
+  for (int64_t K : {24, 2056, 8200}) {
     for (DType wt : {DType::BF16, DType::F16}) {
       const Weights w(wt, N * K, 11);
       for (DType xt : {DType::F32, DType::BF16}) {
@@ -75,18 +78,37 @@ TEST(CudaGemv, EveryDtypePairMatchesTheProductOfItsInputs) {
         if (xt == DType::BF16) x = rounded_to<__nv_bfloat16>(x);
         const Act xd(xt, x);
         const std::vector<float> want = matvec(w.host, x, N, K);
-        for (DType yt : {DType::F32, DType::BF16})
-          for (const char* split : {static_cast<const char*>(nullptr), "1"}) {
-            const ScopedEnv env("NOVA_CUDA_GEMV_SPLIT", split);
-            Act y(yt, static_cast<size_t>(N));
-            kc::launch_gemv(xd.ptr(), xt, w.dev.get(), wt, N, K, y.ptr(), yt, nullptr);
-            expect_close(y.download(), want, yt == DType::BF16 ? kBf16Rel : 0.0, kSumAbs,
-                         std::string(split ? "split, " : "") + "K " + std::to_string(K) + " w " +
-                             std::string(dtype_name(wt)) + " x " + std::string(dtype_name(xt)) + " y " +
-                             std::string(dtype_name(yt)));
-          }
+        for (DType yt : {DType::F32, DType::BF16}) {
+          Act y(yt, std::vector<float>(static_cast<size_t>(N), std::nanf("")));
+          kc::launch_gemv(xd.ptr(), xt, w.dev.get(), wt, N, K, y.ptr(), yt, nullptr);
+          expect_close(y.download(), want, yt == DType::BF16 ? kBf16Rel : 0.0, kSumAbs,
+                       "K " + std::to_string(K) + " w " + std::string(dtype_name(wt)) + " x " +
+                           std::string(dtype_name(xt)) + " y " + std::string(dtype_name(yt)));
+        }
       }
     }
+  }
+}
+
+TEST(CudaGemv, AddAccumulatesIntoYAndRepeatsBitForBit) {
+  NOVA_REQUIRE_GPU();
+  // y += w x (the residual add of the o / down projections), then the same again from the same y:
+  // the block reduction's fixed order gives identical bits.
+  const int64_t N = 45, K = 4104;
+  const Weights w(DType::BF16, N * K, 61);
+  const std::vector<float> x = rounded_to<__nv_bfloat16>(random_floats(static_cast<size_t>(K), 62));
+  const std::vector<float> y0 = random_floats(static_cast<size_t>(N), 63);
+  const Act xd(DType::BF16, x);
+  std::vector<float> want = matvec(w.host, x, N, K);
+  for (int64_t n = 0; n < N; ++n) want[n] += y0[n];
+  std::vector<float> first;
+  for (int rep = 0; rep < 2; ++rep) {
+    Act y(DType::F32, y0);
+    kc::launch_gemv_add(xd.ptr(), DType::BF16, w.dev.get(), DType::BF16, N, K, static_cast<float*>(y.ptr()), nullptr);
+    const std::vector<float> got = y.download();
+    expect_close(got, want, 0.0, kSumAbs, "add");
+    if (rep == 0) first = got;
+    else EXPECT_EQ(got, first);
   }
 }
 
@@ -118,7 +140,7 @@ TEST(CudaGemv, Bf16ActivationsStayWithinTheirRoundingOfTheF32Kernel) {
 TEST(CudaGemv, PartsAndSwigluAtBf16MatchTheirReferences) {
   NOVA_REQUIRE_GPU();
   const int64_t K = 512;
-  const int64_t rows[3] = {64, 16, 24};  // q, k, v of a small GQA layer
+  const int64_t rows[3] = {61, 13, 27};  // q, k, v: parts end inside the kernels' 8-row tiles
   std::vector<float> x = rounded_to<__nv_bfloat16>(random_floats(static_cast<size_t>(K), 31));
   const Act xd(DType::BF16, x);
   for (DType yt : {DType::F32, DType::BF16}) {
@@ -128,7 +150,7 @@ TEST(CudaGemv, PartsAndSwigluAtBf16MatchTheirReferences) {
     p.parts = 3;
     for (int i = 0; i < 3; ++i) {
       ws.emplace_back(DType::BF16, rows[i] * K, 40 + i);
-      ys.emplace_back(yt, static_cast<size_t>(rows[i]));
+      ys.emplace_back(yt, std::vector<float>(static_cast<size_t>(rows[i]), std::nanf("")));  // poisoned
       p.w[i] = ws[i].dev.get();
       p.y[i] = ys[i].ptr();
       p.rows[i] = rows[i];
@@ -138,9 +160,9 @@ TEST(CudaGemv, PartsAndSwigluAtBf16MatchTheirReferences) {
       expect_close(ys[i].download(), matvec(ws[i].host, x, rows[i], K), yt == DType::BF16 ? kBf16Rel : 0.0, kSumAbs,
                    "part " + std::to_string(i) + " y " + std::string(dtype_name(yt)));
 
-    const int64_t N = 40;
+    const int64_t N = 37;  // a partial tile of gate/up pairs
     const Weights wg(DType::BF16, N * K, 50), wu(DType::BF16, N * K, 51);
-    Act out(yt, static_cast<size_t>(N));
+    Act out(yt, std::vector<float>(static_cast<size_t>(N), std::nanf("")));
     kc::launch_gemv_swiglu(xd.ptr(), DType::BF16, wg.dev.get(), wu.dev.get(), DType::BF16, N, K, out.ptr(), yt,
                            nullptr);
     const std::vector<float> g = matvec(wg.host, x, N, K), u = matvec(wu.host, x, N, K);
@@ -149,6 +171,83 @@ TEST(CudaGemv, PartsAndSwigluAtBf16MatchTheirReferences) {
     // |g|, |u| ~ 1: the products' summation error times the other factor.
     expect_close(out.download(), want, yt == DType::BF16 ? kBf16Rel : 1e-5, 1e-5, "swiglu y " + std::string(dtype_name(yt)));
   }
+}
+
+// The largest |a - b| over the largest |b|.
+double scaled_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num = std::max(num, std::abs(double(a[i]) - b[i]));
+    den = std::max(den, std::abs(double(b[i])));
+  }
+  return std::isnan(num) ? 1e30 : num / den;
+}
+
+TEST(CudaGemv, ChainsOfDependentLaunchesReadEachInputOnlyOnceWritten) {
+  NOVA_REQUIRE_GPU();
+  // A decode step launches GEMVs back to back with programmatic dependent launch: each starts
+  // while the one before still runs and must read its x only after that one finished writing it.
+  // Chains of GEMVs, each reading the previous one's output, captured into a CUDA graph so they
+  // run back to back as a decode step's do (launched one by one they may not overlap at all); an
+  // early read returns the buffer's older contents and derails the chain. Plain bf16 GEMVs, and
+  // the RMSNorm-folded form on float32 (q|k|v's, here one part), interleaved.
+  cudaStream_t st = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), cudaSuccess);
+  constexpr int kSteps = 8;
+  for (int64_t D : {64, 264, 2048}) {
+    const Weights w(DType::BF16, D * D, 70 + static_cast<uint32_t>(D), 1.7f / std::sqrt(static_cast<float>(D)));
+    const std::vector<float> x0 = rounded_to<__nv_bfloat16>(random_floats(static_cast<size_t>(D), 71));
+    const std::vector<float> ones(static_cast<size_t>(D), 1.0f);
+    // References: y = round_bf16(W x) per step; z = W rmsnorm(z) with float32 outputs.
+    std::vector<float> want16 = x0, want32 = x0;
+    for (int i = 0; i < kSteps; ++i) {
+      want16 = rounded_to<__nv_bfloat16>(matvec(w.host, want16, D, D));
+      double ss = 0;
+      for (float v : want32) ss += double(v) * v;
+      const double inv = 1.0 / std::sqrt(ss / double(D) + 1e-5);
+      std::vector<float> h(want32.size());
+      for (size_t k = 0; k < h.size(); ++k) h[k] = static_cast<float>(want32[k] * inv);
+      want32 = matvec(w.host, h, D, D);
+    }
+    const DeviceArray<float> norm(ones);
+    const Act x16(DType::BF16, x0), x32(DType::F32, x0);
+    Act a16(DType::BF16, static_cast<size_t>(D)), b16(DType::BF16, static_cast<size_t>(D));
+    Act a32(DType::F32, static_cast<size_t>(D)), b32(DType::F32, static_cast<size_t>(D));
+    const size_t n = static_cast<size_t>(D);
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    ASSERT_EQ(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    // Fresh inputs, the other buffers poisoned (NaN), then the chains.
+    cudaMemcpyAsync(a16.ptr(), x16.ptr(), n * 2, cudaMemcpyDeviceToDevice, st);
+    cudaMemcpyAsync(a32.ptr(), x32.ptr(), n * 4, cudaMemcpyDeviceToDevice, st);
+    cudaMemsetAsync(b16.ptr(), 0xff, n * 2, st);
+    cudaMemsetAsync(b32.ptr(), 0xff, n * 4, st);
+    for (int i = 0; i < kSteps; ++i) {
+      const bool odd = i % 2 == 1;
+      kc::launch_gemv((odd ? b16 : a16).ptr(), DType::BF16, w.dev.get(), DType::BF16, D, D, (odd ? a16 : b16).ptr(),
+                      DType::BF16, st);
+      kc::GemvParts p{};
+      p.parts = 1;
+      p.w[0] = w.dev.get();
+      p.y[0] = (odd ? a32 : b32).ptr();
+      p.rows[0] = D;
+      kc::launch_rmsnorm_gemv_parts(static_cast<const float*>((odd ? b32 : a32).ptr()), norm.get(), 1e-5f, p,
+                                    DType::BF16, D, DType::F32, st);
+    }
+    ASSERT_EQ(cudaStreamEndCapture(st, &graph), cudaSuccess);
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    for (int rep = 0; rep < 20; ++rep) {
+      ASSERT_EQ(cudaGraphLaunch(exec, st), cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(st), cudaSuccess);
+      const std::string what = "D " + std::to_string(D) + " rep " + std::to_string(rep);
+      // kSteps is even: the last outputs are in a16 / a32.
+      EXPECT_LE(scaled_diff(a16.download(), want16), 2e-2) << what << " bf16 chain";
+      EXPECT_LE(scaled_diff(a32.download(), want32), 1e-4) << what << " rmsnorm chain";
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+  cudaStreamDestroy(st);
 }
 
 TEST(CudaGemv, RefusesOtherActivationDtypes) {
