@@ -2,7 +2,8 @@
 # The whole GPU benchmark suite of BENCHMARKS.md ("CUDA", "CUDA training"): NovaLM and PyTorch
 # (eager, torch.compile) on the same random-weight Llama-3.2-1B / Llama-3.1-8B / 124M shapes, on
 # the GPU machine. Build and stage here first:
-#   bash scripts/test_gpu.sh prepare --target bench_cuda_decode bench_cuda_moe bench_cuda_sampling bench_cuda_train
+#   bash scripts/test_gpu.sh prepare --target bench_cuda_decode bench_cuda_decode_attention bench_cuda_moe \
+#     bench_cuda_sampling bench_cuda_train
 # then, through the device tool (carrying .gpu):
 #   run(command="bash scripts/bench_gpu.sh run [inference|training|all] 2>&1 | tee $OUT/bench_gpu.log", carry=[".gpu"])
 # `all` took 128 s on an H100 (2026-11-24, BENCHMARKS.md "CUDA: the whole suite in one call"; the
@@ -28,6 +29,14 @@ git rev-parse --short HEAD 2>/dev/null || true
 if [ "$part" = inference ] || [ "$part" = all ]; then
   echo "== NovaLM decode + prefill (1B, 8B; batch 1 and 32; prompts 512 and 8192)"
   build-cuda/bin/bench_cuda_decode --models 1b,8b --micro 0
+  echo "== NovaLM decode at long contexts (batch 1; contexts 8192 and 32768)"
+  for ctx in 8192 32768; do
+    build-cuda/bin/bench_cuda_decode --models 1b,8b --prompts 512 --context $ctx --decode 32 --batch 0 --micro 0 |
+      grep -E "^== llama|decode batch"
+  done
+  echo "== NovaLM decode kernels alone: the GEMVs per shape, decode attention per context and batch"
+  build-cuda/bin/bench_cuda_decode --models , --micro 1
+  build-cuda/bin/bench_cuda_decode_attention --contexts 512,4096,32768 --batches 1,32
   echo "== PyTorch decode + prefill (eager SDPA, torch.compile)"
   python3 bench/torch_decode.py --models 1b,8b --compile 1b,8b
   echo "== NovaLM MoE (Mixtral shape: device routing + grouped GEMMs vs the per-expert composition)"
@@ -42,4 +51,6 @@ if [ "$part" = training ] || [ "$part" = all ]; then
   build-cuda/bin/bench_cuda_train --models 124m,1b --batch 124m:64,1b:16
   echo "== PyTorch training (eager, torch.compile)"
   python3 bench/torch_train.py --batch 124m:64,1b:16
+  echo "== NovaLM MoE training (8 experts top-2) beside its dense twin of the same active width"
+  build-cuda/bin/bench_cuda_train --models moe,moe-dense --batch 16
 fi

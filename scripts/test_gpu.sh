@@ -42,7 +42,8 @@ prepare)
     strip --strip-unneeded "$dst"
   done
   # Shared libraries beyond glibc, libstdc++ and CUDA's own.
-  for b in "${bins[@]}"; do ldd "$b"; done | awk '/=> \// {print $1, $3}' | sort -u |
+  # (Only executables: a build dir also holds CTest scripts and data files; a static one has none.)
+  for b in "${bins[@]}"; do if [ -x "$b" ] && [ -f "$b" ]; then ldd "$b" || true; fi; done | awk '/=> \// {print $1, $3}' | sort -u |
     while read -r name path; do
       case "$name" in
         libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|libgcc_s.so*|libstdc++.so*|ld-linux*|libcublas*|libcuda*) ;;
