@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 
+#include "kernels/cuda/attention_views.cuh"
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/ops.cuh"
@@ -61,19 +62,6 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
   return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
                      __uint_as_float(u.y & 0xffff0000u));
 }
-__device__ __forceinline__ void store1(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store1(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-
-// The call's descriptors: device arrays, or the inline copies in the kernel parameters (read in
-// place: __grid_constant__ lets the kernel take their address without a local copy).
-struct Views {
-  const AttnSeq* seqs;
-  const AttnTile* tiles;
-  const int32_t* tables;
-};
-__device__ __forceinline__ Views views(const AttnArgs& a) {
-  return a.seqs ? Views{a.seqs, a.tiles, a.tables} : Views{a.seqs_inline, a.tiles_inline, a.tables_inline};
-}
 
 // out = the merge of the splits' partial results of every virtual row of a tile, kv head kvh, by
 // the threads of one block: each row's (max, sum) pairs of all splits are staged in shared
@@ -107,7 +95,7 @@ __device__ void combine_tile(const AttnArgs& a, const AttnTile& tile, const Attn
       sum += w * mlz.y;
       acc += w * __ldcg(a.part_o + (z * stride + rh) * D + d);
     }
-    store1(static_cast<QT*>(a.out) + rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
+    store_out(static_cast<QT*>(a.out) + rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
   }
 }
 
@@ -150,7 +138,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_con
   float* qs = smem;                     // [16][D]
   float* ks = qs + kAttnTileRows * D;   // [32][D + 4]
   float* vs = ks + kKeys * KP;          // [32][D]
-  const Views w = views(a);
+  const AttnViews w = attn_views(a);
   const AttnTile tile = w.tiles[blockIdx.x];
   const AttnSeq seq = w.seqs[tile.seq];
   const int kvh = blockIdx.y, split = blockIdx.z;
@@ -310,7 +298,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_con
       const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
 #pragma unroll
       for (int dd = 0; dd < kPerLane; ++dd)
-        if (lane + 32 * dd < D) store1(out + rh * D + lane + 32 * dd, o[i][dd] * inv);
+        if (lane + 32 * dd < D) store_out(out + rh * D + lane + 32 * dd, o[i][dd] * inv);
     } else {
       const int64_t prh = int64_t{split} * a.total_rows * a.q_heads + rh;
 #pragma unroll
@@ -343,7 +331,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const __grid_con
 template <class QT>
 __global__ void combine_kernel(const __grid_constant__ AttnArgs a) {
   pdl_trigger();
-  const Views w = views(a);
+  const AttnViews w = attn_views(a);
   const AttnTile tile = w.tiles[blockIdx.x];
   combine_tile<QT>(a, tile, w.seqs[tile.seq], blockIdx.y);
 }

@@ -24,6 +24,7 @@
 
 #include "core/error.h"
 
+#include "kernels/cuda/attention_views.cuh"
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/ops.cuh"
@@ -89,22 +90,10 @@ __device__ __forceinline__ void load_act(const __nv_bfloat16* p, float (&f)[N]) 
     f[i + 2] = __uint_as_float(u.y << 16), f[i + 3] = __uint_as_float(u.y & 0xffff0000u);
   }
 }
-__device__ __forceinline__ void store_act(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store_act(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-
-// The call's descriptors: device arrays, or the inline copies in the kernel parameters.
-struct Views {
-  const AttnSeq* seqs;
-  const AttnTile* tiles;
-  const int32_t* tables;
-};
-__device__ __forceinline__ Views views(const AttnArgs& a) {
-  return a.seqs ? Views{a.seqs, a.tiles, a.tables} : Views{a.seqs_inline, a.tiles_inline, a.tables_inline};
-}
-
-__device__ __forceinline__ void store_out(const AttnArgs& a, int64_t i, float v) {
-  if (a.act == DType::BF16) store_act(static_cast<__nv_bfloat16*>(a.out) + i, v);
-  else store_act(static_cast<float*>(a.out) + i, v);
+// out[i] in the call's activation dtype.
+__device__ __forceinline__ void store_out_at(const AttnArgs& a, int64_t i, float v) {
+  if (a.act == DType::BF16) store_out(static_cast<__nv_bfloat16*>(a.out) + i, v);
+  else store_out(static_cast<float*>(a.out) + i, v);
 }
 
 // The last split block's merge of a tile's partials (o unnormalised, (max, sum) in the log2
@@ -135,7 +124,7 @@ __device__ void merge_splits(const AttnArgs& a, const AttnTile& tile, const Attn
       sum += w * mlr[z].y;
       acc += w * __ldcg(a.part_o + (z * stride + rh) * D + d);
     }
-    store_out(a, rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
+    store_out_at(a, rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
   }
 }
 
@@ -173,7 +162,7 @@ __device__ void merge_cluster(const AttnArgs& a, const AttnTile& tile, const Att
     }
     const int v = tile.v0 + r;
     const int64_t rh = (seq.q_begin + v / group) * a.q_heads + kvh * group + v % group;
-    store_out(a, rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
+    store_out_at(a, rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
   }
   cl.sync();  // every block's results stay in its shared memory until all were read
 #endif
@@ -200,7 +189,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
   __shared__ bool is_last;
   pdl_trigger();  // the output projection may start loading its weights now
 
-  const Views w = views(a);
+  const AttnViews w = attn_views(a);
   const AttnTile tile = w.tiles[blockIdx.x];
   const AttnSeq seq = w.seqs[tile.seq];
   const int kvh = blockIdx.y, split = blockIdx.z;
@@ -405,7 +394,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
     const int v = tile.v0 + r;
     const int64_t rh = (seq.q_begin + v / group) * a.q_heads + kvh * group + v % group;
     if (a.splits == 1) {
-      store_out(a, rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
+      store_out_at(a, rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
     } else if (clustered) {
       fo[r][d] = acc;
       if (d == 0) fml[r] = make_float2(mx, sum);

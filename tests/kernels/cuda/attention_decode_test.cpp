@@ -59,36 +59,8 @@ struct Problem {
   }
   float scale() const { return 1.0f / std::sqrt(static_cast<float>(D)); }
 
-  // float64 softmax(q k^T) v over each row's visible keys.
   std::vector<double> reference() const {
-    std::vector<double> out(q.size(), 0.0);
-    const int64_t group = q_heads / kv_heads;
-    std::vector<double> sc;
-    std::vector<int64_t> off;
-    for (const kc::AttnSeq& s : seqs)
-      for (int64_t r = 0; r < s.q_rows; ++r)
-        for (int64_t h = 0; h < q_heads; ++h) {
-          const int64_t pos = s.pos0 + r, kvh = h / group;
-          const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-          const float* qr = &q[((s.q_begin + r) * q_heads + h) * D];
-          sc.clear();
-          off.clear();
-          for (int64_t p = lo; p <= pos; ++p) {
-            const int64_t blk = tables[s.table_begin + p / block_size];
-            off.push_back(((blk * block_size + p % block_size) * kv_heads + kvh) * D);
-            double d = 0;
-            for (int64_t i = 0; i < D; ++i) d += double(qr[i]) * k[off.back() + i];
-            sc.push_back(d * scale());
-          }
-          const double mx = *std::max_element(sc.begin(), sc.end());
-          double sum = 0;
-          for (double& x : sc) sum += (x = std::exp(x - mx));
-          double* o = &out[((s.q_begin + r) * q_heads + h) * D];
-          for (size_t j = 0; j < sc.size(); ++j)
-            for (int64_t i = 0; i < D; ++i) o[i] += sc[j] * v[off[j] + i];
-          for (int64_t i = 0; i < D; ++i) o[i] /= sum;
-        }
-    return out;
+    return paged_attention_reference(q, k, v, seqs, tables, q_heads, kv_heads, D, block_size, window);
   }
 
   // One launch_attention_decode call (descriptors in device arrays) with `splits` key splits.

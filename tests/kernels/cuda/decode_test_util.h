@@ -32,9 +32,12 @@ class ScopedEnv {
 
 #ifdef NOVA_HAVE_CUDA
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/cuda/ops.cuh"
 #include "train/cuda/train_ops_test_util.h"
 
 namespace nova::test {
@@ -52,6 +55,45 @@ struct Act {
   void* ptr() const { return t == DType::F32 ? static_cast<void*>(f32.get()) : static_cast<void*>(b16.get()); }
   std::vector<float> download() const { return t == DType::F32 ? f32.download() : b16.download(); }
 };
+
+// The paged attention kernels' reference: float64 softmax(q k^T / sqrt(D)) v over each query
+// row's visible keys (causal; window > 0: the last `window` positions), GQA, with K/V in the
+// cache layout [block][slot][kv head][D] and each sequence's blocks at tables[table_begin ..].
+inline std::vector<double> paged_attention_reference(const std::vector<float>& q, const std::vector<float>& k,
+                                                     const std::vector<float>& v,
+                                                     const std::vector<kernels::cuda::AttnSeq>& seqs,
+                                                     const std::vector<int32_t>& tables, int64_t q_heads,
+                                                     int64_t kv_heads, int64_t D, int64_t block_size, int window) {
+  std::vector<double> out(q.size(), 0.0);
+  const int64_t group = q_heads / kv_heads;
+  const double scale = 1.0f / std::sqrt(static_cast<float>(D));  // the kernels' scale
+  std::vector<double> sc;
+  std::vector<int64_t> off;
+  for (const kernels::cuda::AttnSeq& s : seqs)
+    for (int64_t r = 0; r < s.q_rows; ++r)
+      for (int64_t h = 0; h < q_heads; ++h) {
+        const int64_t pos = s.pos0 + r, kvh = h / group;
+        const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+        const float* qr = &q[((s.q_begin + r) * q_heads + h) * D];
+        sc.clear();
+        off.clear();
+        for (int64_t p = lo; p <= pos; ++p) {
+          const int64_t blk = tables[s.table_begin + p / block_size];
+          off.push_back(((blk * block_size + p % block_size) * kv_heads + kvh) * D);
+          double d = 0;
+          for (int64_t i = 0; i < D; ++i) d += double(qr[i]) * k[off.back() + i];
+          sc.push_back(d * scale);
+        }
+        const double mx = *std::max_element(sc.begin(), sc.end());
+        double sum = 0;
+        for (double& x : sc) sum += (x = std::exp(x - mx));
+        double* o = &out[((s.q_begin + r) * q_heads + h) * D];
+        for (size_t j = 0; j < sc.size(); ++j)
+          for (int64_t i = 0; i < D; ++i) o[i] += sc[j] * v[off[j] + i];
+        for (int64_t i = 0; i < D; ++i) o[i] /= sum;
+      }
+  return out;
+}
 
 }  // namespace nova::test
 
