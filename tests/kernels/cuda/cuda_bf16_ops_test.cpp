@@ -21,6 +21,7 @@ namespace nova {
 namespace {
 
 using kernels::Backend;
+using test::to_host;
 using kernels::CpuBackend;
 using kernels::PagedAttentionSeq;
 using test::randn;
@@ -34,19 +35,6 @@ std::vector<float> round_bf16(std::vector<float> v) {
 // A backend tensor of `dtype` holding v (rounded when BF16).
 Tensor put(Backend& be, DType dtype, const std::vector<float>& v, std::vector<int64_t> shape) {
   return be.upload(test::host_of(dtype, v, std::move(shape)));
-}
-
-// Any F32 / BF16 backend tensor's values as floats.
-std::vector<float> get(Backend& be, const Tensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  if (t.dtype() == DType::F32) {
-    be.download(t, out.data());
-    return out;
-  }
-  std::vector<uint16_t> raw(out.size());
-  be.download(t, raw.data());
-  for (size_t i = 0; i < raw.size(); ++i) out[i] = bf16_to_f32(raw[i]);
-  return out;
 }
 
 std::vector<float> cpu_values(const Tensor& t) { return test::values(t); }
@@ -103,12 +91,12 @@ TEST(CudaBf16Ops, NormsRopeSwigluAddAndRowOps) {
     const Tensor wg = gpu->upload(wc);
     Tensor y16 = gpu->alloc(DType::BF16, {rows, wd}), y32 = gpu->alloc(DType::F32, {rows, wd});
     gpu->rmsnorm(put(*gpu, DType::F32, xr, {rows, wd}), wg, 1e-5f, y16);
-    EXPECT_LE(ratio(get(*gpu, y16), cpu_values(want), kBf16Rel, 1e-6), 1.0) << "F32 -> BF16, width " << wd;
+    EXPECT_LE(ratio(to_host(*gpu, y16), cpu_values(want), kBf16Rel, 1e-6), 1.0) << "F32 -> BF16, width " << wd;
     Tensor x16 = put(*gpu, DType::BF16, xr, {rows, wd});
     gpu->rmsnorm(x16, wg, 1e-5f, y32);
-    EXPECT_LE(ratio(get(*gpu, y32), cpu_values(want), 1e-5, 1e-6), 1.0) << "BF16 -> F32 (exact input), width " << wd;
+    EXPECT_LE(ratio(to_host(*gpu, y32), cpu_values(want), 1e-5, 1e-6), 1.0) << "BF16 -> F32 (exact input), width " << wd;
     gpu->rmsnorm(x16, wg, 1e-5f, x16);
-    EXPECT_LE(ratio(get(*gpu, x16), cpu_values(want), kBf16Rel, 1e-6), 1.0) << "BF16 in place, width " << wd;
+    EXPECT_LE(ratio(to_host(*gpu, x16), cpu_values(want), kBf16Rel, 1e-6), 1.0) << "BF16 in place, width " << wd;
   }
 
   // add_rmsnorm: x F32 += delta BF16; y BF16. x must come out as the exact fp32 sum.
@@ -117,18 +105,18 @@ TEST(CudaBf16Ops, NormsRopeSwigluAddAndRowOps) {
     cpu.add_rmsnorm(x_cpu, test::host_f32(dv, {rows, width}), w_cpu, 1e-5f, y_cpu);
     Tensor x = put(*gpu, DType::F32, xv, {rows, width}), y = gpu->alloc(DType::BF16, {rows, width});
     gpu->add_rmsnorm(x, put(*gpu, DType::BF16, dv, {rows, width}), w, 1e-5f, y);
-    EXPECT_LE(ratio(get(*gpu, x), cpu_values(x_cpu), 0, 1e-30), 1.0) << "the residual stream";
-    EXPECT_LE(ratio(get(*gpu, y), cpu_values(y_cpu), kBf16Rel, 1e-6), 1.0);
+    EXPECT_LE(ratio(to_host(*gpu, x), cpu_values(x_cpu), 0, 1e-30), 1.0) << "the residual stream";
+    EXPECT_LE(ratio(to_host(*gpu, y), cpu_values(y_cpu), kBf16Rel, 1e-6), 1.0);
     // add: F32 += BF16 (exact fp32 sum) and BF16 += BF16 (one rounding).
     Tensor a = put(*gpu, DType::F32, xv, {rows, width});
     gpu->add(a, put(*gpu, DType::BF16, dv, {rows, width}));
-    EXPECT_LE(ratio(get(*gpu, a), cpu_values(x_cpu), 0, 1e-30), 1.0);
+    EXPECT_LE(ratio(to_host(*gpu, a), cpu_values(x_cpu), 0, 1e-30), 1.0);
     const auto xr = round_bf16(xv);
     Tensor s_cpu = test::host_f32(xr, {rows, width});
     cpu.add(s_cpu, test::host_f32(dv, {rows, width}));
     Tensor b = put(*gpu, DType::BF16, xr, {rows, width});
     gpu->add(b, put(*gpu, DType::BF16, dv, {rows, width}));
-    EXPECT_LE(ratio(get(*gpu, b), cpu_values(s_cpu), kBf16Rel, 1e-6), 1.0);
+    EXPECT_LE(ratio(to_host(*gpu, b), cpu_values(s_cpu), kBf16Rel, 1e-6), 1.0);
     EXPECT_THROW(gpu->add(b, a), Error);  // BF16 += F32 is no op of ours
   }
 
@@ -139,13 +127,13 @@ TEST(CudaBf16Ops, NormsRopeSwigluAddAndRowOps) {
     cpu.swiglu(test::host_f32(gv, {rows, width}), test::host_f32(uv, {rows, width}), want);
     Tensor out = gpu->alloc(DType::BF16, {rows, width});
     gpu->swiglu(put(*gpu, DType::BF16, gv, {rows, width}), put(*gpu, DType::BF16, uv, {rows, width}), out);
-    EXPECT_LE(ratio(get(*gpu, out), cpu_values(want), kBf16Rel, 1e-6), 1.0) << "swiglu";
+    EXPECT_LE(ratio(to_host(*gpu, out), cpu_values(want), kBf16Rel, 1e-6), 1.0) << "swiglu";
     const auto g = randn(static_cast<size_t>(rows), 6);
     Tensor sc = test::host_f32(gv, {rows, width});
     cpu.scale_rows_by_sigmoid(sc, test::host_f32(g, {rows, 1}));
     Tensor sg = put(*gpu, DType::BF16, gv, {rows, width});
     gpu->scale_rows_by_sigmoid(sg, put(*gpu, DType::F32, g, {rows, 1}));
-    EXPECT_LE(ratio(get(*gpu, sg), cpu_values(sc), kBf16Rel, 1e-6), 1.0) << "scale_rows_by_sigmoid";
+    EXPECT_LE(ratio(to_host(*gpu, sg), cpu_values(sc), kBf16Rel, 1e-6), 1.0) << "scale_rows_by_sigmoid";
   }
 
   // rope (BF16 in place; partial rotary: 16 of 32 features).
@@ -157,7 +145,7 @@ TEST(CudaBf16Ops, NormsRopeSwigluAddAndRowOps) {
     cpu.rope(qc, test::host_f32(cv, {rows, half}), test::host_f32(sv, {rows, half}));
     Tensor qg = put(*gpu, DType::BF16, qv, {rows, heads, hd});
     gpu->rope(qg, put(*gpu, DType::F32, cv, {rows, half}), put(*gpu, DType::F32, sv, {rows, half}));
-    EXPECT_LE(ratio(get(*gpu, qg), cpu_values(qc), kBf16Rel, 1e-6), 1.0) << "rope";
+    EXPECT_LE(ratio(to_host(*gpu, qg), cpu_values(qc), kBf16Rel, 1e-6), 1.0) << "rope";
   }
 
   // gather / scatter (exact), scatter_add of BF16 rows into F32 (one fp32 multiply-add each).
@@ -169,17 +157,17 @@ TEST(CudaBf16Ops, NormsRopeSwigluAddAndRowOps) {
     cpu.gather_rows(src_cpu, idx, gc);
     Tensor gg = gpu->alloc(DType::BF16, {3, 40});
     gpu->gather_rows(put(*gpu, DType::BF16, sv, {6, 40}), idx, gg);
-    EXPECT_EQ(get(*gpu, gg), cpu_values(gc));
+    EXPECT_EQ(to_host(*gpu, gg), cpu_values(gc));
     Tensor dc = cpu.alloc(DType::F32, {6, 40}), dg = gpu->alloc(DType::BF16, {6, 40});
     cpu.scatter_rows(gc, idx, dc);
     gpu->scatter_rows(gg, idx, dg);
-    EXPECT_EQ(get(*gpu, dg), cpu_values(dc));
+    EXPECT_EQ(to_host(*gpu, dg), cpu_values(dc));
     const std::vector<float> wts = {0.5f, -1.25f, 2.0f};
     Tensor ac = test::host_f32(xv, {static_cast<int64_t>(xv.size()) / 40, 40});
     Tensor ag = put(*gpu, DType::F32, xv, {static_cast<int64_t>(xv.size()) / 40, 40});
     cpu.scatter_add_rows(gc, idx, wts, ac);
     gpu->scatter_add_rows(gg, idx, wts, ag);
-    EXPECT_LE(ratio(get(*gpu, ag), cpu_values(ac), 1e-6, 1e-6), 1.0) << "scatter_add_rows";
+    EXPECT_LE(ratio(to_host(*gpu, ag), cpu_values(ac), 1e-6, 1e-6), 1.0) << "scatter_add_rows";
     Tensor mixed = gpu->alloc(DType::F32, {3, 40});
     EXPECT_THROW(gpu->gather_rows(put(*gpu, DType::BF16, sv, {6, 40}), idx, mixed), Error);
   }
@@ -204,10 +192,10 @@ TEST(CudaBf16Ops, RopeStoreKvIntoBf16AndF32Caches) {
     gpu->rope_store_kv(q, k, put(*gpu, DType::BF16, vv, {n, hkv, hd}), gpu->upload(cos_c), gpu->upload(sin_c), rows,
                        kd, vd);
     const char* what = cache == DType::BF16 ? "bf16 cache" : "f32 cache";
-    EXPECT_LE(ratio(get(*gpu, q), cpu_values(qc), kBf16Rel, 1e-6), 1.0) << what;
-    EXPECT_LE(ratio(get(*gpu, k), cpu_values(kc), kBf16Rel, 1e-6), 1.0) << what;
-    EXPECT_LE(ratio(get(*gpu, kd), cpu_values(kdc), kBf16Rel, 1e-6), 1.0) << what;
-    EXPECT_EQ(get(*gpu, vd), cpu_values(vdc)) << what;  // v is copied, not rounded again
+    EXPECT_LE(ratio(to_host(*gpu, q), cpu_values(qc), kBf16Rel, 1e-6), 1.0) << what;
+    EXPECT_LE(ratio(to_host(*gpu, k), cpu_values(kc), kBf16Rel, 1e-6), 1.0) << what;
+    EXPECT_LE(ratio(to_host(*gpu, kd), cpu_values(kdc), kBf16Rel, 1e-6), 1.0) << what;
+    EXPECT_EQ(to_host(*gpu, vd), cpu_values(vdc)) << what;  // v is copied, not rounded again
   }
 }
 
@@ -246,19 +234,19 @@ TEST(CudaBf16Ops, LinearLinearsAndLinearSwigluOnBf16Activations) {
     const Tensor x = put(*gpu, DType::BF16, xv, {M, K});
     Tensor y16 = gpu->alloc(DType::BF16, {M, N}), y32 = gpu->alloc(DType::F32, {M, N});
     gpu->linear(x, w, nullptr, y16);
-    check(get(*gpu, y16), cpu_values(want), kBf16Rel, "bf16 -> bf16");
+    check(to_host(*gpu, y16), cpu_values(want), kBf16Rel, "bf16 -> bf16");
     gpu->linear(x, w, nullptr, y32);
-    check(get(*gpu, y32), cpu_values(want), 1e-5, "bf16 -> f32");
+    check(to_host(*gpu, y32), cpu_values(want), 1e-5, "bf16 -> f32");
     const Tensor bias = gpu->upload(bias_host);
     gpu->linear(x, w, &bias, y16);
-    check(get(*gpu, y16), cpu_values(want_b), kBf16Rel, "bf16 -> bf16 + bias");
+    check(to_host(*gpu, y16), cpu_values(want_b), kBf16Rel, "bf16 -> bf16 + bias");
 
     // linears (q|k|v: one GEMV launch at M = 1) and linear_swiglu.
     Tensor ya = gpu->alloc(DType::BF16, {M, N}), yb = gpu->alloc(DType::BF16, {M, N});
     const Backend::LinearPart parts[] = {{&w, nullptr, &ya}, {&w, nullptr, &yb}};
     gpu->linears(x, parts);
-    check(get(*gpu, ya), cpu_values(want), kBf16Rel, "linears part 0");
-    check(get(*gpu, yb), cpu_values(want), kBf16Rel, "linears part 1");
+    check(to_host(*gpu, ya), cpu_values(want), kBf16Rel, "linears part 0");
+    check(to_host(*gpu, yb), cpu_values(want), kBf16Rel, "linears part 1");
     const auto uv = round_bf16(randn(static_cast<size_t>(N * K), 33, 0.1f));
     const Tensor wu = gpu->upload(test::host_of(DType::BF16, uv, {N, K}));
     Tensor up = cpu.alloc(DType::F32, {M, N}), sw = cpu.alloc(DType::F32, {M, N});
@@ -268,7 +256,7 @@ TEST(CudaBf16Ops, LinearLinearsAndLinearSwigluOnBf16Activations) {
     cpu.swiglu(want, up, sw);
     Tensor out = gpu->alloc(DType::BF16, {M, N});
     gpu->linear_swiglu(x, w, wu, out);
-    const auto got = get(*gpu, out);
+    const auto got = to_host(*gpu, out);
     double worst = 0;
     for (size_t i = 0; i < got.size(); ++i) {
       const double g = want.data_as<float>()[i], u = up.data_as<float>()[i], o = sw.data_as<float>()[i];
@@ -281,11 +269,11 @@ TEST(CudaBf16Ops, LinearLinearsAndLinearSwigluOnBf16Activations) {
     // holds these values exactly) and y from fp32: BF16 x with F32 and F16 weights, F32 x with F32
     // weights into a BF16 y.
     gpu->linear(x, gpu->upload(w_f32), nullptr, y32);
-    check(get(*gpu, y32), cpu_values(want), 1e-5, "bf16 x, f32 w -> f32");
+    check(to_host(*gpu, y32), cpu_values(want), 1e-5, "bf16 x, f32 w -> f32");
     gpu->linear(x, gpu->upload(test::host_of(DType::F16, wv, {N, K})), nullptr, y16);
-    check(get(*gpu, y16), cpu_values(want), kBf16Rel, "bf16 x, f16 w -> bf16");
+    check(to_host(*gpu, y16), cpu_values(want), kBf16Rel, "bf16 x, f16 w -> bf16");
     gpu->linear(put(*gpu, DType::F32, xv, {M, K}), gpu->upload(w_f32), nullptr, y16);
-    check(get(*gpu, y16), cpu_values(want), kBf16Rel, "f32 x, f32 w -> bf16");
+    check(to_host(*gpu, y16), cpu_values(want), kBf16Rel, "f32 x, f32 w -> bf16");
   }
 }
 
@@ -318,7 +306,7 @@ TEST(CudaBf16Ops, PrefillAttentionOnBf16CacheMatchesFp32) {
                      {c.rows, c.hq, c.d});
     gpu->attention(put(*gpu, DType::BF16, qv, {c.rows, c.hq, c.d}), put(*gpu, DType::BF16, kv, {cap, c.hkv, c.d}),
                    put(*gpu, DType::BF16, vv, {cap, c.hkv, c.d}), c.pos0, c.window, scale, got);
-    EXPECT_LE(test::scaled_error(get(*gpu, got), cpu_values(want)), 1e-2)
+    EXPECT_LE(test::scaled_error(to_host(*gpu, got), cpu_values(want)), 1e-2)
         << "rows " << c.rows << " pos0 " << c.pos0 << " heads " << c.hq << "/" << c.hkv << " d " << c.d << " window "
         << c.window;
   }
@@ -348,7 +336,7 @@ TEST(CudaBf16Ops, PagedPrefillAttentionOnBf16BlocksMatchesFp32) {
       gpu->paged_attention(put(*gpu, DType::BF16, qv, {total_rows, hq, d}),
                            put(*gpu, DType::BF16, kv, {nblocks, bs, hkv, d}),
                            put(*gpu, DType::BF16, vv, {nblocks, bs, hkv, d}), ds, tables, window, scale, got);
-      EXPECT_LE(test::scaled_error(get(*gpu, got), cpu_values(want)), 1e-2) << "d " << d << " window " << window;
+      EXPECT_LE(test::scaled_error(to_host(*gpu, got), cpu_values(want)), 1e-2) << "d " << d << " window " << window;
     }
 }
 

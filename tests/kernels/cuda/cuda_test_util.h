@@ -68,9 +68,16 @@ inline Tensor host_of(DType dtype, const std::vector<float>& v, std::vector<int6
   return t;
 }
 
+// A backend tensor's values as floats (F32 as is, BF16 widened).
 inline std::vector<float> to_host(kernels::Backend& be, const Tensor& t) {
   std::vector<float> v(static_cast<size_t>(t.numel()));
-  be.download(t, v.data());
+  if (t.dtype() == DType::BF16) {
+    std::vector<uint16_t> raw(v.size());
+    be.download(t, raw.data());
+    for (size_t i = 0; i < raw.size(); ++i) v[i] = bf16_to_f32(raw[i]);
+  } else {
+    be.download(t, v.data());
+  }
   return v;
 }
 

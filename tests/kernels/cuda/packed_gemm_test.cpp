@@ -21,24 +21,12 @@ namespace {
 using kernels::Backend;
 using kernels::CpuBackend;
 using test::randn;
+using test::to_host;
 
 std::vector<float> round_to(DType dt, std::vector<float> v) {
   if (dt == DType::BF16)
     for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
   return v;
-}
-
-// Any F32 / BF16 backend tensor's values as floats.
-std::vector<float> get(Backend& be, const Tensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  if (t.dtype() == DType::F32) {
-    be.download(t, out.data());
-    return out;
-  }
-  std::vector<uint16_t> raw(out.size());
-  be.download(t, raw.data());
-  for (size_t i = 0; i < raw.size(); ++i) out[i] = bf16_to_f32(raw[i]);
-  return out;
 }
 
 // A device tensor of `dt` and `shape` filled with NaN (BF16 NaN too): unwritten elements show.
@@ -116,7 +104,7 @@ TEST(CudaPackedGemm, LinearsOverBackToBackWeightsMatchTheComposition) {
           Tensor want = cpu.alloc(DType::F32, {s.M, ns[i]});
           cpu.linear(test::host_f32(xv, {s.M, s.K}), test::host_f32(p.w[i], {ns[i], s.K}), nullptr, want);
           const auto mag = magnitudes(xv, p.w[i], s.M, ns[i], s.K);
-          const auto g = get(*gpu, got[i]);
+          const auto g = to_host(*gpu, got[i]);
           double worst = 0;
           for (size_t j = 0; j < g.size(); ++j) {
             const double w = want.data_as<float>()[j];
@@ -156,7 +144,7 @@ TEST(CudaPackedGemm, LinearSwigluOverBackToBackGateUpMatchesTheComposition) {
         cpu.linear(xh, test::host_f32(p.w[1], {s.N, s.K}), nullptr, u);
         cpu.swiglu(g, u, o);
         const auto mg = magnitudes(xv, p.w[0], s.M, s.N, s.K), mu = magnitudes(xv, p.w[1], s.M, s.N, s.K);
-        const auto got = get(*gpu, out);
+        const auto got = to_host(*gpu, out);
         const double rel = rel_bound(yt);
         double worst = 0;
         for (size_t j = 0; j < got.size(); ++j) {
@@ -185,15 +173,15 @@ TEST(CudaPackedGemm, ApartWeightsAndOneRowAgreeWithThePackedPath) {
     Tensor a = poisoned(*gpu, DType::F32, {M, N}), b = poisoned(*gpu, DType::F32, {M, N});
     gpu->linear_swiglu(x, gate, up, a);
     gpu->linear_swiglu(x, gate_apart, up_apart, b);
-    EXPECT_LE(test::scaled_error(get(*gpu, a), get(*gpu, b)), 1e-5) << "swiglu M=" << M;
+    EXPECT_LE(test::scaled_error(to_host(*gpu, a), to_host(*gpu, b)), 1e-5) << "swiglu M=" << M;
     Tensor q0 = poisoned(*gpu, DType::F32, {M, N}), k0 = poisoned(*gpu, DType::F32, {M, N});
     Tensor q1 = poisoned(*gpu, DType::F32, {M, N}), k1 = poisoned(*gpu, DType::F32, {M, N});
     const Backend::LinearPart packed_parts[] = {{&gate, nullptr, &q0}, {&up, nullptr, &k0}};
     const Backend::LinearPart apart_parts[] = {{&gate_apart, nullptr, &q1}, {&up_apart, nullptr, &k1}};
     gpu->linears(x, packed_parts);
     gpu->linears(x, apart_parts);
-    EXPECT_LE(test::scaled_error(get(*gpu, q0), get(*gpu, q1)), 1e-5) << "linears M=" << M;
-    EXPECT_LE(test::scaled_error(get(*gpu, k0), get(*gpu, k1)), 1e-5) << "linears M=" << M;
+    EXPECT_LE(test::scaled_error(to_host(*gpu, q0), to_host(*gpu, q1)), 1e-5) << "linears M=" << M;
+    EXPECT_LE(test::scaled_error(to_host(*gpu, k0), to_host(*gpu, k1)), 1e-5) << "linears M=" << M;
   }
 }
 
@@ -255,11 +243,11 @@ TEST(CudaPackedGemm, LinearsRopeStoreKvMatchesLinearsThenRopeStoreKv) {
       const std::string what = std::string(dtype_name(dt)) + " M=" + std::to_string(c.M) + " hd=" +
                                std::to_string(c.hd) + " half=" + std::to_string(c.half) +
                                (c.apart ? " apart" : "") + (c.scattered ? " scattered" : "");
-      EXPECT_LE(test::scaled_error(get(*gpu, gq_out), test::values(q)), tol) << what << " q";
-      EXPECT_LE(test::scaled_error(get(*gpu, gk_out), test::values(k)), tol) << what << " k";
-      EXPECT_LE(test::scaled_error(get(*gpu, gv_out), test::values(v)), tol) << what << " v";
-      EXPECT_LE(test::scaled_error(get(*gpu, gkd), test::values(kd)), tol) << what << " k cache";
-      EXPECT_LE(test::scaled_error(get(*gpu, gvd), test::values(vd)), tol) << what << " v cache";
+      EXPECT_LE(test::scaled_error(to_host(*gpu, gq_out), test::values(q)), tol) << what << " q";
+      EXPECT_LE(test::scaled_error(to_host(*gpu, gk_out), test::values(k)), tol) << what << " k";
+      EXPECT_LE(test::scaled_error(to_host(*gpu, gv_out), test::values(v)), tol) << what << " v";
+      EXPECT_LE(test::scaled_error(to_host(*gpu, gkd), test::values(kd)), tol) << what << " k cache";
+      EXPECT_LE(test::scaled_error(to_host(*gpu, gvd), test::values(vd)), tol) << what << " v cache";
     }
 }
 
