@@ -53,11 +53,12 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   const formats::ModelConfig& config() const { return config_; }
   kernels::Backend& backend() const { return *backend_; }
   // The activation dtype, picked once at create(): BF16 when the backend supports BF16
-  // activations (Backend::supports_activation) and every linear weight (lm_head included) is
-  // BF16 (a CUDA backend made under NOVA_CUDA_ACT=f32 declines BF16); else F32 (fp32 checkpoints stay fp32 end to end). In BF16 mode
-  // the hidden states h, q/k/v, attention output, MLP intermediates and the KV cache are BF16; the
-  // residual stream x stays F32 (bf16 rounding does not accumulate over layers) and so do the
-  // logits and forward_hidden's output. Norms, softmax, RoPE and GEMM accumulation are fp32.
+  // activations (Backend::supports_activation; a CUDA backend made under NOVA_CUDA_ACT=f32 does
+  // not) and every linear weight (lm_head included) is BF16; else F32 (fp32 checkpoints stay fp32
+  // end to end). In BF16 mode the hidden states h, q/k/v, attention output, MLP intermediates and
+  // the KV cache are BF16; the residual stream x stays F32 (bf16 rounding does not accumulate over
+  // layers) and so do the logits and forward_hidden's output. Norms, softmax, RoPE and GEMM
+  // accumulation are fp32.
   DType activation_dtype() const { return act_; }
   // The KV cache's dtype: the activation dtype (new_session, new_paged_cache use it).
   DType kv_dtype() const { return act_; }
