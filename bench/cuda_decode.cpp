@@ -250,7 +250,8 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
     const double roof = copy_gbs * 1e9 / bytes;
     std::printf("decode batch 1 (context %lld, greedy on the %s): %7.1f tok/s (median %.3f ms/token) | roofline %.1f "
                 "tok/s (%.2f GB/token at %.0f GB/s) = %.0f%% of roofline\n",
-                (long long)o.context, host_sampling ? "host" : "device", 1.0 / step, step * 1e3, roof, bytes / 1e9, copy_gbs, 100.0 / step / roof);
+                (long long)o.context, host_sampling ? "host" : "device", 1.0 / step, step * 1e3, roof, bytes / 1e9,
+                copy_gbs, 100.0 / step / roof);
   }
 
   // Decode at batch `batch` through forward_batch over a paged cache, each sequence at `context`.
