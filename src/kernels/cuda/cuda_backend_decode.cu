@@ -39,13 +39,7 @@ void CudaBackend::rmsnorm_linears(const Tensor& x, const Tensor& norm_w, float e
   }
   if (!fused) return Backend::rmsnorm_linears(x, norm_w, eps, parts);
   checks::rmsnorm(x, norm_w, x, /*bf16=*/true);
-  GemvParts g{};
-  g.parts = static_cast<int64_t>(parts.size());
-  for (size_t i = 0; i < parts.size(); ++i) {
-    g.w[i] = parts[i].w->data();
-    g.y[i] = parts[i].y->data();
-    g.rows[i] = parts[i].w->dim(0);
-  }
+  const GemvParts g = gemv_parts(parts);
   enqueue(&launch_rmsnorm_gemv_parts, x.data_as<float>(), norm_w.data_as<float>(), eps, g, parts[0].w->dtype(),
           parts[0].w->dim(1), parts[0].y->dtype());
 }

@@ -71,13 +71,7 @@ void CudaBackend::linears(const Tensor& x, std::span<const LinearPart> parts) {
     return;
   }
   if (!fused) return Backend::linears(x, parts);
-  GemvParts g{};
-  g.parts = static_cast<int64_t>(parts.size());
-  for (size_t i = 0; i < parts.size(); ++i) {
-    g.w[i] = parts[i].w->data();
-    g.y[i] = parts[i].y->data();
-    g.rows[i] = parts[i].w->dim(0);
-  }
+  const GemvParts g = gemv_parts(parts);
   enqueue(&launch_gemv_parts, x.data(), x.dtype(), g, parts[0].w->dtype(), parts[0].w->dim(1), parts[0].y->dtype());
 }
 

@@ -285,6 +285,17 @@ class CudaBackend final : public Backend {
            reinterpret_cast<uintptr_t>(x.data()) % 16 == 0;
   }
   static constexpr size_t kMaxArgBytes = size_t{1} << 20;
+  // One GEMV launch's view of a linears() call: each part's weights, output and row count.
+  static GemvParts gemv_parts(std::span<const LinearPart> parts) {
+    GemvParts g{};
+    g.parts = static_cast<int64_t>(parts.size());
+    for (size_t i = 0; i < parts.size(); ++i) {
+      g.w[i] = parts[i].w->data();
+      g.y[i] = parts[i].y->data();
+      g.rows[i] = parts[i].w->dim(0);
+    }
+    return g;
+  }
   // Whether linears / linear_swiglu over several rows run one GEMM over back-to-back weights
   // (cuda_backend_fused.cu); NOVA_CUDA_PACKED=0 turns it off (A/B measurements).
   bool packed_gemm_fits(const Tensor& x, std::span<const Tensor* const> w, DType yt) const;
