@@ -6,9 +6,14 @@ torch.optim.AdamW(fused=True), global-norm gradient clipping at 1.0. Variants: e
 torch.compile of the model with its loss (inductor, default mode); the optimiser step stays eager
 (fused AdamW is one kernel already).
 
-Shapes (tied embeddings for both, as GPT-2 124M and Llama-3.2-1B):
+Shapes (tied embeddings for all, as GPT-2 124M and Llama-3.2-1B):
   124m: hidden 768, 12 layers, 12/12 heads, inter 2048, vocab 32000
   1b:   Llama-3.2-1B: hidden 2048, 16 layers, 32/8 heads, inter 8192, vocab 128256
+  moe:  transformers' MixtralForCausalLM: hidden 1024, 8 layers, 16/8 heads, 8 experts of inter 2816,
+        top-2, vocab 32000; the loss adds 0.02 x its load-balancing loss (router_aux_loss_coef)
+  moe-dense: the same attention with one dense FFN of inter 5632 (the MoE's active width), Llama
+(bench_cuda_train's shapes of the same names.) For the MoE, N_matmul counts the active parameters:
+the router, and top_k / experts of the expert weights.
 
 Model FLOPs (the formula bench/cuda_train.cpp uses too; PaLM's MFU convention):
   per token = 6 * N_matmul + 12 * layers * (q_heads * head_dim) * seq
@@ -29,7 +34,7 @@ Batch: `--batch 124m:N,1b:N`, or `auto` (default): doubling from 4 while an eage
 --max-batch), the largest that fitted; say which in the output and run NovaLM with the same.
 
 Output: one JSON line per measurement (prefix "JSON "), then a short table.
-Usage: python3 bench/torch_train.py [--models 124m,1b] [--batch auto|124m:32,1b:8] [--max-batch 64]
+Usage: python3 bench/torch_train.py [--models 124m,1b (or moe, moe-dense)] [--batch auto|124m:32,1b:8] [--max-batch 64]
                                     [--steps 10] [--warmup 3] [--seq 1024] [--compile 124m,1b]
 """
 import argparse
@@ -41,14 +46,20 @@ import time
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM
 
 SHAPES = {
     "124m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
                  num_key_value_heads=12, vocab_size=32000, tie_word_embeddings=True),
     "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
                num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True),
+    "moe": dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=8, num_attention_heads=16,
+                num_key_value_heads=8, vocab_size=32000, tie_word_embeddings=True, num_local_experts=8,
+                num_experts_per_tok=2),
+    "moe-dense": dict(hidden_size=1024, intermediate_size=5632, num_hidden_layers=8, num_attention_heads=16,
+                      num_key_value_heads=8, vocab_size=32000, tie_word_embeddings=True),
 }
+ROUTER_AUX_LOSS_COEF = 0.02  # Mixtral's, as bench_cuda_train
 
 
 def counts(shape, seq):
@@ -56,9 +67,12 @@ def counts(shape, seq):
     h, i, L = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
     hq, hkv, V = shape["num_attention_heads"], shape["num_key_value_heads"], shape["vocab_size"]
     d = h // hq
-    per_layer = h * (hq * d) + 2 * h * (hkv * d) + (hq * d) * h + 3 * h * i
-    n_matmul = L * per_layer + V * h
-    n_total = L * (per_layer + 2 * h) + h + V * h * (1 if shape["tie_word_embeddings"] else 2)
+    E, k = shape.get("num_local_experts", 0), shape.get("num_experts_per_tok", 0)
+    attn = h * (hq * d) + 2 * h * (hkv * d) + (hq * d) * h
+    ffn_all = E * 3 * h * i + E * h if E else 3 * h * i  # experts + router, or one dense FFN
+    ffn_active = k * 3 * h * i + E * h if E else 3 * h * i
+    n_matmul = L * (attn + ffn_active) + V * h
+    n_total = L * (attn + ffn_all + 2 * h) + h + V * h * (1 if shape["tie_word_embeddings"] else 2)
     flops_tok = 6 * n_matmul + 12 * L * (hq * d) * seq
     return n_total, n_matmul, flops_tok
 
@@ -92,17 +106,25 @@ class WithLoss(torch.nn.Module):
         self.model = model
 
     def forward(self, x, y):
-        logits = self.model(input_ids=x, use_cache=False).logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1))
+        out = self.model(input_ids=x, use_cache=False)
+        loss = F.cross_entropy(out.logits.float().view(-1, out.logits.shape[-1]), y.view(-1))
+        aux = getattr(out, "aux_loss", None)  # MoE: the load-balancing loss (output_router_logits)
+        return loss if aux is None else loss + ROUTER_AUX_LOSS_COEF * aux
 
 
 def make_model(name, seq):
-    cfg = LlamaConfig(**SHAPES[name], max_position_embeddings=max(seq, 2048), rope_theta=500000.0,
-                      rms_norm_eps=1e-5, attn_implementation="sdpa", bos_token_id=1, eos_token_id=None,
-                      pad_token_id=0, use_cache=False)
+    shape = SHAPES[name]
+    common = dict(max_position_embeddings=max(seq, 2048), rope_theta=500000.0, rms_norm_eps=1e-5,
+                  attn_implementation="sdpa", bos_token_id=1, eos_token_id=None, pad_token_id=0, use_cache=False)
+    if "num_local_experts" in shape:
+        cfg = MixtralConfig(**shape, **common, sliding_window=None, output_router_logits=True,
+                            router_aux_loss_coef=ROUTER_AUX_LOSS_COEF)
+        cls = MixtralForCausalLM
+    else:
+        cfg, cls = LlamaConfig(**shape, **common), LlamaForCausalLM
     torch.manual_seed(0)
     with torch.device("cuda"):
-        model = LlamaForCausalLM(cfg)  # fp32 master weights
+        model = cls(cfg)  # fp32 master weights
     model.train()
     return model
 
@@ -242,10 +264,10 @@ def main():
             rows.append(r)
             print("JSON " + json.dumps(r), flush=True)
     print(f"\npeak bf16 GEMM (torch.matmul 8192^3, best of 10): {peak:.1f} TFLOP/s")
-    print(f"{'impl':15s} {'model':5s} {'batch':>5s} {'tok/s':>10s} {'step ms':>8s} {'TFLOP/s':>8s} {'MFU':>6s} "
+    print(f"{'impl':15s} {'model':9s} {'batch':>5s} {'tok/s':>10s} {'step ms':>8s} {'TFLOP/s':>8s} {'MFU':>6s} "
           f"{'mem GiB':>7s} {'loss':>7s}")
     for r in rows:
-        print(f"{r['impl']:15s} {r['model']:5s} {r['batch']:5d} {r['tokens_per_s']:10.0f} {r['step_ms_median']:8.1f} "
+        print(f"{r['impl']:15s} {r['model']:9s} {r['batch']:5d} {r['tokens_per_s']:10.0f} {r['step_ms_median']:8.1f} "
               f"{r['achieved_tflops']:8.1f} {100 * r['mfu']:5.1f}% {r['max_mem_gib']:7.1f} {r['loss_last']:7.3f}")
 
 

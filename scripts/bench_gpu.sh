@@ -6,8 +6,9 @@
 #     bench_cuda_sampling bench_cuda_train
 # then, through the device tool (carrying .gpu):
 #   run(command="bash scripts/bench_gpu.sh run [inference|training|all] 2>&1 | tee $OUT/bench_gpu.log", carry=[".gpu"])
-# `all` took 128 s on an H100 (2026-11-24, BENCHMARKS.md "CUDA: the whole suite in one call"; the
-# halves alone, on a fresh machine, 115 s and 153 s), inside one device call's 10 minutes.
+# Since the fifth round (long contexts, kernel micro-benchmarks, MoE training) `all` no longer fits
+# one device call's 10 minutes (cut at 480 s in torch.compile training of the 1B, 2026-11-24): run
+# `inference` and `training` as two calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,4 +54,6 @@ if [ "$part" = training ] || [ "$part" = all ]; then
   python3 bench/torch_train.py --batch 124m:64,1b:16
   echo "== NovaLM MoE training (8 experts top-2) beside its dense twin of the same active width"
   build-cuda/bin/bench_cuda_train --models moe,moe-dense --batch 16
+  echo "== PyTorch MoE training (transformers Mixtral and the dense twin, eager)"
+  python3 bench/torch_train.py --models moe,moe-dense --batch moe:16,moe-dense:16 --compile ""
 fi
