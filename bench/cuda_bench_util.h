@@ -25,9 +25,9 @@ inline void cuda_ok(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) nova::fail(what, "cuBLAS status " + std::to_string(int(s)));
 }
 
-// Milliseconds of each of `reps` runs of fn (work it enqueues on the default stream), timed with
-// CUDA events after one untimed warm-up run; in run order.
-inline std::vector<double> cuda_event_ms(int reps, const std::function<void()>& fn) {
+// Milliseconds of each of `reps` runs of fn (work it enqueues on `stream`, the default stream
+// unless given), timed with CUDA events after one untimed warm-up run; in run order.
+inline std::vector<double> cuda_event_ms(int reps, const std::function<void()>& fn, cudaStream_t stream = nullptr) {
   cudaEvent_t a = nullptr, b = nullptr;
   cuda_ok(cudaEventCreate(&a), "cudaEventCreate");
   cuda_ok(cudaEventCreate(&b), "cudaEventCreate");
@@ -35,9 +35,9 @@ inline std::vector<double> cuda_event_ms(int reps, const std::function<void()>& 
   cuda_ok(cudaDeviceSynchronize(), "warm-up");
   std::vector<double> ms;
   for (int r = 0; r < reps; ++r) {
-    cuda_ok(cudaEventRecord(a), "cudaEventRecord");
+    cuda_ok(cudaEventRecord(a, stream), "cudaEventRecord");
     fn();
-    cuda_ok(cudaEventRecord(b), "cudaEventRecord");
+    cuda_ok(cudaEventRecord(b, stream), "cudaEventRecord");
     cuda_ok(cudaEventSynchronize(b), "cudaEventSynchronize");
     float t = 0;
     cuda_ok(cudaEventElapsedTime(&t, a, b), "cudaEventElapsedTime");

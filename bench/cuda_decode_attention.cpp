@@ -160,22 +160,9 @@ Point time_point(const Heads& h, int64_t context, int batch, bool decode, int sm
   cudaGraphExec_t ge = nullptr;
   cuda_ok(cudaStreamEndCapture(s, &g), "cudaStreamEndCapture");
   cuda_ok(cudaGraphInstantiate(&ge, g, 0), "cudaGraphInstantiate");
-  cudaEvent_t e0, e1;
-  cuda_ok(cudaEventCreate(&e0), "cudaEventCreate");
-  cuda_ok(cudaEventCreate(&e1), "cudaEventCreate");
-  cuda_ok(cudaGraphLaunch(ge, s), "cudaGraphLaunch");
-  std::vector<double> us;
-  for (int r = 0; r < 7; ++r) {
-    cuda_ok(cudaEventRecord(e0, s), "cudaEventRecord");
-    cuda_ok(cudaGraphLaunch(ge, s), "cudaGraphLaunch");
-    cuda_ok(cudaEventRecord(e1, s), "cudaEventRecord");
-    cuda_ok(cudaEventSynchronize(e1), "cudaEventSynchronize");
-    float ms = 0;
-    cuda_ok(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime");
-    us.push_back(ms * 1e3 / calls);
-  }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
+  std::vector<double> us =
+      nova::bench::cuda_event_ms(7, [&] { cuda_ok(cudaGraphLaunch(ge, s), "cudaGraphLaunch"); }, s);
+  for (double& t : us) t *= 1e3 / calls;  // ms per replay -> us per call
   cudaGraphExecDestroy(ge);
   cudaGraphDestroy(g);
   cudaStreamDestroy(s);

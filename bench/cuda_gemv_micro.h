@@ -125,22 +125,9 @@ inline double gemv_kernel_us(const GemvShape& s, bool quick) {
   for (int i = 0; i < launches; ++i) launch(i);
   cuda_ok(cudaStreamEndCapture(st, &graph), "cudaStreamEndCapture");
   cuda_ok(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
-  cudaEvent_t a = nullptr, b = nullptr;
-  cuda_ok(cudaEventCreate(&a), "cudaEventCreate");
-  cuda_ok(cudaEventCreate(&b), "cudaEventCreate");
-  cuda_ok(cudaGraphLaunch(exec, st), "cudaGraphLaunch");  // warm-up
-  std::vector<double> us;
-  for (int r = 0; r < (quick ? 1 : 7); ++r) {
-    cuda_ok(cudaEventRecord(a, st), "cudaEventRecord");
-    cuda_ok(cudaGraphLaunch(exec, st), "cudaGraphLaunch");
-    cuda_ok(cudaEventRecord(b, st), "cudaEventRecord");
-    cuda_ok(cudaEventSynchronize(b), "cudaEventSynchronize");
-    float ms = 0;
-    cuda_ok(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
-    us.push_back(1e3 * ms / launches);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
+  std::vector<double> us =
+      nova::bench::cuda_event_ms(quick ? 1 : 7, [&] { cuda_ok(cudaGraphLaunch(exec, st), "cudaGraphLaunch"); }, st);
+  for (double& t : us) t *= 1e3 / launches;  // ms per replay -> us per launch
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaStreamDestroy(st);
