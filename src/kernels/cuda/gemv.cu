@@ -334,6 +334,16 @@ void swiglu(const void* x, DType xt, const void* w_gate, const void* w_up, DType
   else swiglu_for<__half>(x, xt, w_gate, w_up, N, K, out, yt == DType::BF16, f, s);
 }
 
+// One matrix w [N, K] into y as a launch of the parts kernel.
+GemvParts one_part(const void* w, int64_t N, void* y) {
+  GemvParts p{};
+  p.parts = 1;
+  p.w[0] = w;
+  p.y[0] = y;
+  p.rows[0] = N;
+  return p;
+}
+
 }  // namespace
 
 void launch_gemv_parts(const void* x, DType xt, const GemvParts& p, DType wt, int64_t K, DType yt, cudaStream_t s) {
@@ -342,12 +352,7 @@ void launch_gemv_parts(const void* x, DType xt, const GemvParts& p, DType wt, in
 
 void launch_gemv(const void* x, DType xt, const void* w, DType wt, int64_t N, int64_t K, void* y, DType yt,
                  cudaStream_t s) {
-  GemvParts p{};
-  p.parts = 1;
-  p.w[0] = w;
-  p.y[0] = y;
-  p.rows[0] = N;
-  parts(x, xt, p, wt, K, yt, Fuse{nullptr, 0.0f, 0}, s);
+  parts(x, xt, one_part(w, N, y), wt, K, yt, Fuse{nullptr, 0.0f, 0}, s);
 }
 
 void launch_gemv_swiglu(const void* x, DType xt, const void* w_gate, const void* w_up, DType wt, int64_t N, int64_t K,
@@ -367,12 +372,7 @@ void launch_rmsnorm_gemv_swiglu(const float* x, const float* norm_w, float eps, 
 
 void launch_gemv_add(const void* x, DType xt, const void* w, DType wt, int64_t N, int64_t K, float* y,
                      cudaStream_t s) {
-  GemvParts p{};
-  p.parts = 1;
-  p.w[0] = w;
-  p.y[0] = y;
-  p.rows[0] = N;
-  parts(x, xt, p, wt, K, DType::F32, Fuse{nullptr, 0.0f, 1}, s);
+  parts(x, xt, one_part(w, N, y), wt, K, DType::F32, Fuse{nullptr, 0.0f, 1}, s);
 }
 
 }  // namespace nova::kernels::cuda
