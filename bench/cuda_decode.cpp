@@ -5,6 +5,8 @@
 // Usage: bench_cuda_decode [--models 1b,8b] [--prompts 512,8192] [--decode 64] [--context 512]
 //                          [--batch 32 (0: skip)] [--micro 1 (0: skip)] [--device cuda]
 //                          [--host-sampling 1: download the logits, argmax on the host]
+//                          [--overlap 0: batch-1 decode steps wait for their token on the host
+//                           (default 1: engine::generate's overlapped steps)]
 //                          [--graphs 0: launch every op on its own (NOVA_CUDA_GRAPHS=0); default 1,
 //                           each step replayed as CUDA graphs, the backend's default]
 // Runs entirely through kernels::Backend and model::Transformer, as `nova generate --device cuda`.
@@ -30,6 +32,7 @@
 #include "cuda_gemv_micro.h"
 #endif
 #include "core/error.h"
+#include "engine/generate.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
 #include "kernels/backend_factory.h"
@@ -113,7 +116,7 @@ struct Options {
   std::vector<std::string> models = {"1b", "8b"};
   std::vector<int64_t> prompts = {512, 8192};
   int64_t decode = 64, context = 512, batch = 32, micro = 1;
-  bool graphs = true, host_sampling = false;
+  bool graphs = true, host_sampling = false, overlap = true;
   std::string device = "cuda";
 };
 
@@ -231,27 +234,41 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   };
   {
     auto session = model->new_session(o.context + o.decode + 8);
-    session->forward(nova::bench::prompt_ids(o.context, s.vocab), logits);
     std::vector<double> steps;
-    int32_t next = 5;
-    for (int64_t i = 0; i < o.decode + 4; ++i) {
-      const double a = nova::bench::now_seconds();
-      const std::span<const int32_t> id(&next, 1);
-      if (host_sampling) {
-        session->forward(id, logits);
+    if (host_sampling) {
+      session->forward(nova::bench::prompt_ids(o.context, s.vocab), logits);
+      int32_t next = 5;
+      for (int64_t i = 0; i < o.decode + 4; ++i) {
+        const double a = nova::bench::now_seconds();
+        session->forward(std::span<const int32_t>(&next, 1), logits);
         next = nova::bench::argmax(logits.data(), static_cast<int64_t>(logits.size()));
-      } else {
-        next = greedy(session->forward_logits(id), 1)[0].id;
+        if (i >= 4) steps.push_back(nova::bench::now_seconds() - a);  // 4 warm-up steps
       }
-      if (i >= 4) steps.push_back(nova::bench::now_seconds() - a);  // 4 warm-up steps
+    } else {
+      // engine::generate, as `nova generate` runs it: greedy on the device, each step enqueued on
+      // the device-held token while the host reads it (--overlap 0: each step waits for its
+      // token). A step's time is the interval between two tokens reaching the callback.
+      nova::engine::GenerationRequest req;
+      req.prompt = nova::bench::prompt_ids(o.context, s.vocab);
+      req.max_tokens = static_cast<int>(o.decode + 4);
+      req.sampling.temperature = 0;
+      req.overlap_steps = o.overlap;
+      double last = 0;
+      nova::engine::generate(*session, nullptr, req, [&](const nova::engine::TokenEvent& ev) {
+        const double now = nova::bench::now_seconds();
+        if (ev.index >= 4) steps.push_back(now - last);  // 4 warm-up steps
+        last = now;
+        return true;
+      });
     }
     const double step = median(steps);
     const double bytes = w_bytes + kv_bytes_per_pos * double(o.context + o.decode / 2);
     const double roof = copy_gbs * 1e9 / bytes;
     std::printf("decode batch 1 (context %lld, greedy on the %s): %7.1f tok/s (median %.3f ms/token) | roofline %.1f "
                 "tok/s (%.2f GB/token at %.0f GB/s) = %.0f%% of roofline\n",
-                (long long)o.context, host_sampling ? "host" : "device", 1.0 / step, step * 1e3, roof, bytes / 1e9,
-                copy_gbs, 100.0 / step / roof);
+                (long long)o.context,
+                host_sampling ? "host" : (o.overlap ? "device, steps overlapped" : "device, steps not overlapped"),
+                1.0 / step, step * 1e3, roof, bytes / 1e9, copy_gbs, 100.0 / step / roof);
   }
 
   // Decode at batch `batch` through forward_batch over a paged cache, each sequence at `context`.
@@ -311,6 +328,7 @@ int main(int argc, char** argv) {
     else if (a == "--micro") o.micro = std::atoll(v.c_str());
     else if (a == "--graphs") o.graphs = v == "1";
     else if (a == "--host-sampling") o.host_sampling = v == "1";
+    else if (a == "--overlap") o.overlap = v == "1";
     else return false;
     return true;
   };

@@ -12,6 +12,10 @@ const SampledToken& SampleOutcome::get() const {
   return token;
 }
 
+bool uses_penalties(const SamplingParams& params) {
+  return params.repetition_penalty != 1.0f || params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f;
+}
+
 std::vector<kernels::PenaltyEntry> penalty_entries(const SamplingParams& params, const TokenHistory& history,
                                                    int vocab) {
   auto check = [&](std::span<const int32_t> ids, const char* where) {
@@ -22,9 +26,8 @@ std::vector<kernels::PenaltyEntry> penalty_entries(const SamplingParams& params,
   check(history.prompt, "prompt");
   check(history.generated, "generated tokens");
   const bool repetition = params.repetition_penalty != 1.0f;
-  const bool counted = params.presence_penalty != 0.0f || params.frequency_penalty != 0.0f;
   std::vector<kernels::PenaltyEntry> out;
-  if (!repetition && !counted) return out;
+  if (!uses_penalties(params)) return out;
   // (id, 1 if generated): sorted, each id's run gives one entry with its generated count.
   std::vector<int64_t> tagged;
   tagged.reserve(history.generated.size() + (repetition ? history.prompt.size() : 0));
@@ -109,14 +112,28 @@ std::vector<SampleOutcome> DeviceSampling::run_on_host(std::span<const float> lo
   return out;
 }
 
-std::vector<SampleOutcome> DeviceSampling::run(kernels::Backend& backend, const Tensor& logits) const {
+void DeviceSampling::check_logits(const Tensor& logits) const {
   require(logits.ndim() == 2 && logits.dim(0) == static_cast<int64_t>(rows_.size()), "logits",
           "shape " + logits.shape_string() + " does not hold " + std::to_string(rows_.size()) + " rows");
   const int vocab = static_cast<int>(logits.dim(1));
   for (size_t i = 0; i < rows_.size(); ++i)
     require(vocab_[i] == 0 || vocab_[i] == vocab, "logits",
             "has " + std::to_string(vocab) + " entries per row, the vocabulary has " + std::to_string(vocab_[i]));
-  const std::vector<kernels::SampledRow> rows = backend.sample_rows(logits, rows_, penalties_);
+}
+
+std::vector<SampleOutcome> DeviceSampling::run(kernels::Backend& backend, const Tensor& logits) const {
+  check_logits(logits);
+  return outcomes(backend, logits, backend.sample_rows(logits, rows_, penalties_));
+}
+
+PendingSampling DeviceSampling::run_async(kernels::Backend& backend, const Tensor& logits) const {
+  check_logits(logits);
+  return PendingSampling(*this, backend, logits, backend.sample_rows_async(logits, rows_, penalties_));
+}
+
+std::vector<SampleOutcome> DeviceSampling::outcomes(kernels::Backend& backend, const Tensor& logits,
+                                                    const std::vector<kernels::SampledRow>& rows) const {
+  const int vocab = static_cast<int>(logits.dim(1));
   std::vector<SampleOutcome> out(rows_.size());
   std::vector<float> host;  // downloaded only if some row needs the host
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -145,6 +162,23 @@ std::vector<SampleOutcome> DeviceSampling::run(kernels::Backend& backend, const 
     }
   }
   return out;
+}
+
+PendingSampling::PendingSampling(DeviceSampling rows, kernels::Backend& backend, Tensor logits,
+                                 std::unique_ptr<kernels::PendingSamples> pending)
+    : rows_(std::move(rows)), backend_(&backend), logits_(std::move(logits)), pending_(std::move(pending)) {}
+
+const std::vector<SampleOutcome>& PendingSampling::wait() {
+  if (!waited_) {
+    outcomes_ = rows_.outcomes(*backend_, logits_, pending_->wait());
+    waited_ = true;
+    logits_ = Tensor();  // no longer needed: its memory goes back to the backend
+  }
+  return outcomes_;
+}
+
+bool PendingSampling::device_id_final(size_t i) const {
+  return pending_->wait().at(i).status == kernels::SampledRow::Status::Ok;
 }
 
 }  // namespace nova::engine

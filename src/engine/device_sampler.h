@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct SampleOutcome {
   const SampledToken& get() const;
 };
 
+class PendingSampling;
+
 class DeviceSampling {
  public:
   // The next token of the sequence `sampler` samples (history: its penalties' tokens), with the
@@ -38,6 +41,10 @@ class DeviceSampling {
 
   // Samples every row from logits [size(), vocab] F32 on `backend` (samples_on_device()).
   std::vector<SampleOutcome> run(kernels::Backend& backend, const Tensor& logits) const;
+  // run() without waiting for the results (Backend::sample_rows_async): the chosen ids stay on the
+  // backend, so the next step can be enqueued on them before the host reads them. `logits` is kept
+  // (for rows the device leaves to the host) until the result is read.
+  PendingSampling run_async(kernels::Backend& backend, const Tensor& logits) const;
   // The same on the host, from downloaded logits (the reference the device is measured against).
   std::vector<SampleOutcome> run_on_host(std::span<const float> logits, int vocab) const;
 
@@ -46,7 +53,12 @@ class DeviceSampling {
   const std::vector<kernels::PenaltyEntry>& penalties() const { return penalties_; }
 
  private:
+  friend class PendingSampling;
   SampleOutcome host_row(size_t i, std::span<const float> row_logits, int vocab) const;
+  void check_logits(const Tensor& logits) const;
+  // run()'s outcomes from the backend's rows (downloading the logits if a row needs the host).
+  std::vector<SampleOutcome> outcomes(kernels::Backend& backend, const Tensor& logits,
+                                      const std::vector<kernels::SampledRow>& rows) const;
 
   std::vector<kernels::SamplingRow> rows_;
   std::vector<kernels::PenaltyEntry> penalties_;
@@ -55,6 +67,34 @@ class DeviceSampling {
   std::vector<SamplingParams> params_;
   std::vector<int> vocab_;
 };
+
+// DeviceSampling::run_async's result.
+class PendingSampling {
+ public:
+  PendingSampling(DeviceSampling rows, kernels::Backend& backend, Tensor logits,
+                  std::unique_ptr<kernels::PendingSamples> pending);
+  // The backend's I32 [rows] ids: what the device chose (0 for a row it left to the host or failed).
+  const Tensor& ids() const { return pending_->ids(); }
+  // run()'s outcomes; waits for the backend the first time.
+  const std::vector<SampleOutcome>& wait();
+  // Whether row i's token is the id ids() holds (after wait(): false where the device left the row
+  // to the host or failed, so a step enqueued on ids() ran the wrong token there).
+  bool device_id_final(size_t i) const;
+  // The same rows, with the same draws, sampled again from other logits (after a step enqueued on
+  // ids() turned out to have run the wrong token).
+  PendingSampling rerun(const Tensor& logits) const { return rows_.run_async(*backend_, logits); }
+
+ private:
+  DeviceSampling rows_;
+  kernels::Backend* backend_;
+  Tensor logits_;
+  std::unique_ptr<kernels::PendingSamples> pending_;
+  std::vector<SampleOutcome> outcomes_;
+  bool waited_ = false;
+};
+
+// Whether any penalty (repetition, presence, frequency) is on: then a row needs its history.
+bool uses_penalties(const SamplingParams& params);
 
 // A row's penalty entries (kernels::PenaltyEntry) from its history, in id order: every id seen
 // (prompt + generated) when repetition_penalty != 1, else the generated ones; empty when no

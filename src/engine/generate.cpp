@@ -1,6 +1,7 @@
 #include "engine/generate.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "core/error.h"
@@ -54,6 +55,11 @@ GenerationResult generate(model::Session& session, const Detokenizer* detok, con
     if (device) device_logits = session.forward_logits(ids);
     else session.forward(ids, logits);
   };
+  auto check_device_logits = [&](const Tensor& t) {
+    if (t.ndim() != 2 || t.dim(0) != 1 || t.dim(1) != vocab)
+      fail("model", "returned logits of shape " + t.shape_string() + " for one row of a vocabulary of " +
+                        std::to_string(vocab));
+  };
   auto sample = [&]() -> SampledToken {
     const TokenHistory history{request.prompt, result.tokens};
     if (!device) {
@@ -62,23 +68,14 @@ GenerationResult generate(model::Session& session, const Detokenizer* detok, con
              "returned " + std::to_string(logits.size()) + " logits for a vocabulary of " + std::to_string(vocab));
       return sampler.sample(logits, history, request.logprobs);
     }
-    if (device_logits.ndim() != 2 || device_logits.dim(0) != 1 || device_logits.dim(1) != vocab)
-      fail("model", "returned logits of shape " + device_logits.shape_string() + " for one row of a vocabulary of " +
-                        std::to_string(vocab));
+    check_device_logits(device_logits);
     DeviceSampling rows;
     rows.add(sampler, history, request.logprobs);
     return rows.run(*device, device_logits).at(0).get();
   };
-
-  // Prefill in chunks; only the last chunk's last row of logits is needed.
-  for (int64_t begin = 0; begin < prompt_len; begin += request.prefill_chunk) {
-    const int64_t n = std::min<int64_t>(request.prefill_chunk, prompt_len - begin);
-    forward(std::span<const int32_t>(request.prompt).subspan(begin, n));
-  }
-
-  while (!stop.finished()) {
-    const SampledToken t = sample();
-
+  // Hands token t to the stop rules and the callback; returns whether generation ends with it.
+  // `fits`: whether the session has room to run t through the model (else it ends with "length").
+  auto emit = [&](const SampledToken& t, bool fits) {
     TokenEvent ev;
     ev.index = static_cast<int>(result.tokens.size());
     ev.token = t.id;
@@ -89,18 +86,73 @@ GenerationResult generate(model::Session& session, const Detokenizer* detok, con
     if (request.logprobs > 0) result.top_logprobs.push_back(t.top);
 
     ev.text = stop.push(t.id);
-    // The next token needs this one in the cache; if it does not fit, end here.
-    if (!stop.finished() && session.length() >= session.capacity()) ev.text += stop.finish_early("length");
+    if (!stop.finished() && !fits) ev.text += stop.finish_early("length");
     ev.finished = stop.finished();
     ev.finish_reason = stop.finish_reason();
     result.text += ev.text;
 
-    if (on_token && !on_token(ev) && !stop.finished()) {
-      stop.finish_early("cancelled");
-      break;
+    if (on_token && !on_token(ev) && !stop.finished()) stop.finish_early("cancelled");
+    return stop.finished();
+  };
+
+  // Prefill in chunks; only the last chunk's last row of logits is needed.
+  for (int64_t begin = 0; begin < prompt_len; begin += request.prefill_chunk) {
+    const int64_t n = std::min<int64_t>(request.prefill_chunk, prompt_len - begin);
+    forward(std::span<const int32_t>(request.prompt).subspan(begin, n));
+  }
+
+  if (!(device && request.overlap_steps && !uses_penalties(request.sampling))) {
+    while (!stop.finished()) {
+      const SampledToken t = sample();
+      if (emit(t, session.length() < session.capacity())) break;
+      forward(std::span<const int32_t>(&result.tokens.back(), 1));
     }
-    if (stop.finished()) break;
-    forward(std::span<const int32_t>(&result.tokens.back(), 1));
+  } else if (!stop.finished()) {
+    // Overlapped decode: the next step runs on the token the device picked (still on the device:
+    // without penalties the next row needs nothing else from it) while the host reads that token,
+    // so the device never waits for the host between steps. A step run ahead of the last token is
+    // dropped (the session truncated back); one run on a token the device left to the host
+    // (NeedsHost) is run again on the host's token, with the same draw for the row after it.
+    auto sample_async = [&](const Tensor& t) {
+      check_device_logits(t);
+      DeviceSampling rows;
+      rows.add(sampler, {request.prompt, result.tokens}, request.logprobs);
+      return rows.run_async(*device, t);
+    };
+    PendingSampling pending = sample_async(device_logits);
+    device_logits = Tensor();
+    for (;;) {
+      const bool fits = session.length() < session.capacity();
+      // Run ahead unless this token is surely the last (max_tokens reached with it).
+      std::optional<PendingSampling> ahead;
+      if (fits && static_cast<int64_t>(result.tokens.size()) + 1 < request.max_tokens)
+        ahead.emplace(sample_async(session.forward_logits_from_device(pending.ids())));
+      auto drop_ahead = [&] {
+        if (!ahead) return;
+        session.truncate(session.length() - 1);
+        ahead.reset();
+      };
+      SampledToken t;
+      try {
+        t = pending.wait().at(0).get();
+        if (ahead && !pending.device_id_final(0)) {
+          session.truncate(session.length() - 1);
+          PendingSampling redo = ahead->rerun(session.forward_logits(std::span<const int32_t>(&t.id, 1)));
+          ahead.reset();
+          ahead.emplace(std::move(redo));
+        }
+      } catch (...) {
+        drop_ahead();
+        throw;
+      }
+      if (emit(t, fits)) {
+        drop_ahead();
+        break;
+      }
+      // Not finished: neither capacity nor max_tokens stopped it, so the step ran ahead.
+      if (!ahead) fail("generate", "internal: decode continued without a step run ahead");
+      pending = std::move(*ahead);
+    }
   }
 
   result.finish_reason = stop.finish_reason();

@@ -33,6 +33,10 @@ struct GenerationRequest {
   // only the chosen id and logprobs reach the host, the same tokens as the host path for the
   // same seed. false: download the logits and sample on the host.
   bool device_sampling = true;
+  // With device sampling and no penalties, overlap decode steps: the next step runs on the token
+  // the device picked while the host reads it (generate.cpp). false: each step waits for the
+  // previous token on the host (for A/B measurements; the tokens are the same).
+  bool overlap_steps = true;
 };
 
 // One generated token, handed to the streaming callback as soon as it is sampled.

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -95,6 +96,28 @@ struct SampledRow {
   std::vector<std::pair<int32_t, float>> top;  // top_logprobs (id, logprob), best first, lowest id on ties
 };
 
+// Backend::sample_rows_async's result: the sampling is enqueued (and running), the chosen ids
+// stay on the backend as ids() — the next decode step embeds them (Backend::embedding_ids) before
+// the host has seen them — and wait() brings sample_rows()'s result to the host.
+class PendingSamples {
+ public:
+  virtual ~PendingSamples() = default;
+  // I32 [rows] on the backend: each row's chosen id; 0 for a row whose status is not Ok (that
+  // row's host fallback or error decides, see wait()).
+  const Tensor& ids() const { return ids_; }
+  // What sample_rows() would have returned; waits for the backend the first time only.
+  const std::vector<SampledRow>& wait();
+
+ protected:
+  explicit PendingSamples(Tensor ids) : ids_(std::move(ids)) {}
+  virtual std::vector<SampledRow> finish() = 0;
+
+ private:
+  Tensor ids_;
+  bool finished_ = false;
+  std::vector<SampledRow> rows_;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -116,6 +139,9 @@ class Backend {
   // ---- ops ----
   // out[i, :] = table[ids[i], :] converted to float32. Throws if an id is outside [0, rows).
   virtual void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) = 0;
+  // The same for ids held by this backend (I32 [n]: a PendingSamples' ids(), not yet on the host,
+  // hence not checked: an id outside [0, rows) embeds row 0). Default: downloads them, embedding().
+  virtual void embedding_ids(const Tensor& table, const Tensor& ids, Tensor& out);
 
   // [bf16] y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]); w is [N, K] as nn.Linear stores it.
   // x and y F32 or BF16, any weight dtype; the fast case of BF16 activations is BF16 w (tensor
@@ -283,6 +309,11 @@ class Backend {
   // Synchronous (the results are on the host on return). Default: throws (no device sampling).
   virtual std::vector<SampledRow> sample_rows(const Tensor& logits, std::span<const SamplingRow> rows,
                                               std::span<const PenaltyEntry> penalties);
+  // sample_rows() without waiting: returns once the work is enqueued (the logits may be released
+  // meanwhile: the pending result keeps what it needs). A device backend also closes the step
+  // here, so the host can record the next one while this one runs. Default: sample_rows() now.
+  virtual std::unique_ptr<PendingSamples> sample_rows_async(const Tensor& logits, std::span<const SamplingRow> rows,
+                                                            std::span<const PenaltyEntry> penalties);
 };
 
 }  // namespace nova::kernels

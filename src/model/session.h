@@ -41,6 +41,12 @@ class Session {
   virtual Tensor forward_logits(std::span<const int32_t> /*ids*/) {
     fail("Session::forward_logits", "this session does not keep logits on a device");
   }
+  // forward_logits() of ids device_sampling_backend() holds (I32 [n]: a pending sample's ids,
+  // kernels::PendingSamples), so the next step is enqueued before the host knows the token: the
+  // asynchronous decode loop (engine::generate). Default: throws.
+  virtual Tensor forward_logits_from_device(const Tensor& /*device_ids*/) {
+    fail("Session::forward_logits_from_device", "this session does not keep logits on a device");
+  }
 
   // An independent copy (same cache contents), e.g. for beam search.
   virtual std::unique_ptr<Session> fork() const = 0;

@@ -133,36 +133,46 @@ RopeFrequencies Transformer::frequencies_for(int64_t seq_len) const {
 
 void Transformer::forward(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& logits,
                           bool all_logits, const Probe* probe) const {
-  forward_contiguous(ids, pos0, cache, logits, all_logits, probe, /*hidden_only=*/false);
+  forward_contiguous({ids}, pos0, cache, logits, all_logits, probe, /*hidden_only=*/false);
 }
 
 void Transformer::forward_hidden(std::span<const int32_t> ids, int64_t pos0, KvCache& cache,
                                  std::vector<float>& hidden) const {
-  forward_contiguous(ids, pos0, cache, hidden, /*all_rows=*/true, nullptr, /*hidden_only=*/true);
+  forward_contiguous({ids}, pos0, cache, hidden, /*all_rows=*/true, nullptr, /*hidden_only=*/true);
 }
 
 Tensor Transformer::forward_logits(std::span<const int32_t> ids, int64_t pos0, KvCache& cache,
                                    const Probe* probe) const {
   std::vector<float> unused;
   Tensor logits;
-  forward_contiguous(ids, pos0, cache, unused, /*all_logits=*/false, probe, /*hidden_only=*/false, &logits);
+  forward_contiguous({ids}, pos0, cache, unused, /*all_logits=*/false, probe, /*hidden_only=*/false, &logits);
   return logits;
 }
 
-void Transformer::forward_contiguous(std::span<const int32_t> ids, int64_t pos0, KvCache& cache,
-                                     std::vector<float>& logits, bool all_logits, const Probe* probe,
-                                     bool hidden_only, Tensor* device_logits) const {
+Tensor Transformer::forward_logits(const Tensor& device_ids, int64_t pos0, KvCache& cache) const {
+  require(device_ids.dtype() == DType::I32 && device_ids.ndim() == 1, "forward",
+          "device token ids must be I32 [n], got " + device_ids.shape_string());
+  std::vector<float> unused;
+  Tensor logits;
+  forward_contiguous({{}, &device_ids}, pos0, cache, unused, /*all_logits=*/false, nullptr, /*hidden_only=*/false,
+                     &logits);
+  return logits;
+}
+
+void Transformer::forward_contiguous(StepIds ids, int64_t pos0, KvCache& cache, std::vector<float>& logits,
+                                     bool all_logits, const Probe* probe, bool hidden_only,
+                                     Tensor* device_logits) const {
   const ModelConfig& c = config_;
   kernels::Backend& be = *backend_;
-  const int64_t M = static_cast<int64_t>(ids.size());
+  const int64_t M = ids.size();
   require(M > 0, "forward", "no tokens given");
   require(pos0 >= 0 && pos0 + M <= cache.capacity, "forward",
           "sequence of " + std::to_string(pos0 + M) + " tokens exceeds the session capacity of " +
               std::to_string(cache.capacity));
-  for (int64_t i = 0; i < M; ++i)
-    require(ids[i] >= 0 && ids[i] < c.vocab_size, "forward",
-            "token id " + std::to_string(ids[i]) + " at index " + std::to_string(i) + " is outside the vocabulary [0, " +
-                std::to_string(c.vocab_size) + ")");
+  for (size_t i = 0; i < ids.host.size(); ++i)
+    require(ids.host[i] >= 0 && ids.host[i] < c.vocab_size, "forward",
+            "token id " + std::to_string(ids.host[i]) + " at index " + std::to_string(i) +
+                " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
 
   const RopeFrequencies freqs = frequencies_for(pos0 + M);
   const int64_t half = static_cast<int64_t>(freqs.inv_freq.size());
@@ -259,7 +269,7 @@ void Transformer::forward_batch_to(const BatchInput& batch, PagedKvCache& cache,
                sin_host.data_as<float>() + d.q_begin * half);
   }
   const PagedKvView kv(be, cache, seqs, std::move(tables), std::move(slots));
-  run(ids, be.upload(cos_host), be.upload(sin_host), kv, logit_rows, logits, probe, /*hidden_only=*/false,
+  run({ids}, be.upload(cos_host), be.upload(sin_host), kv, logit_rows, logits, probe, /*hidden_only=*/false,
       device_logits);
 }
 
@@ -268,7 +278,7 @@ PagedKvCache Transformer::new_paged_cache(int64_t num_blocks, int64_t block_size
                                 config_.head_dim, kv_dtype());
 }
 
-void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
+void Transformer::run(StepIds ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
                       std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe,
                       bool hidden_only, Tensor* device_logits) const {
   const ModelConfig& c = config_;
@@ -276,7 +286,7 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
   auto trace = [&](const std::string& name, const Tensor& t) {
     if (probe) (*probe)(name, t);
   };
-  const int64_t M = static_cast<int64_t>(ids.size());
+  const int64_t M = ids.size();
   const int64_t H = c.hidden_size, D = c.head_dim, Hq = c.num_heads, Hkv = c.num_kv_heads;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
@@ -286,7 +296,8 @@ void Transformer::run(std::span<const int32_t> ids, const Tensor& cos, const Ten
   // writes between two residual adds is in the activation dtype (activation_dtype()).
   const DType act = act_;
   Tensor x = be.empty(DType::F32, {M, H});
-  be.embedding(weights_.embed, ids, x);
+  if (ids.device) be.embedding_ids(weights_.embed, *ids.device, x);
+  else be.embedding(weights_.embed, ids.host, x);
   trace("embed", x);
 
   Tensor h = be.empty(act, {M, H});

@@ -79,6 +79,11 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
   // forward() of the last id leaving its logits on the backend: [1, vocab] F32, nothing
   // downloaded, so a device backend samples them where they are (TransformerSession::forward_logits).
   Tensor forward_logits(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, const Probe* probe = nullptr) const;
+  // forward_logits() of ids the backend holds (I32 [n]: kernels::PendingSamples::ids(), a token
+  // sampled on the device that the host has not seen yet), so a decode step is enqueued before
+  // the previous one's token is known. The ids are not checked (an id outside the vocabulary
+  // embeds row 0); positions and capacity are.
+  Tensor forward_logits(const Tensor& device_ids, int64_t pos0, KvCache& cache) const;
 
   // One step of several sequences over a shared paged cache: all their tokens go through the
   // matmuls together (M = total tokens), attention runs per sequence over its own blocks. Each
@@ -98,10 +103,16 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
 
  private:
   Transformer() = default;
+  // A step's token ids: on the host (checked before use), or held by the backend.
+  struct StepIds {
+    std::span<const int32_t> host;
+    const Tensor* device = nullptr;
+    int64_t size() const { return device ? device->numel() : static_cast<int64_t>(host.size()); }
+  };
   // The layer stack, shared by forward and forward_batch: embeds `ids`, runs every layer with
   // RoPE rows cos/sin (one per id) and K/V through `kv`, and writes the logits of `logit_rows`
   // (or, with `hidden_only`, their final-normed hidden states).
-  void run(std::span<const int32_t> ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
+  void run(StepIds ids, const Tensor& cos, const Tensor& sin, const KvView& kv,
            std::span<const int32_t> logit_rows, std::vector<float>& logits, const Probe* probe,
            bool hidden_only = false, Tensor* device_logits = nullptr) const;
   // forward_batch's body: the logits downloaded to `logits`, or left in *device_logits when given.
@@ -109,7 +120,7 @@ class Transformer : public std::enable_shared_from_this<Transformer> {
                         Tensor* device_logits, const Probe* probe) const;
   // forward() and forward_hidden(): validation, RoPE rows, then run().
   // With device_logits: the logits are left there instead of downloaded to `out`.
-  void forward_contiguous(std::span<const int32_t> ids, int64_t pos0, KvCache& cache, std::vector<float>& out,
+  void forward_contiguous(StepIds ids, int64_t pos0, KvCache& cache, std::vector<float>& out,
                           bool all_rows, const Probe* probe, bool hidden_only, Tensor* device_logits = nullptr) const;
   // The RoPE frequencies for a sequence whose positions reach `seq_len`.
   RopeFrequencies frequencies_for(int64_t seq_len) const;

@@ -29,6 +29,12 @@ Tensor TransformerSession::forward_logits(std::span<const int32_t> ids) {
   return logits;
 }
 
+Tensor TransformerSession::forward_logits_from_device(const Tensor& device_ids) {
+  Tensor logits = model_->forward_logits(device_ids, length_, cache_);
+  length_ += device_ids.numel();
+  return logits;
+}
+
 void TransformerSession::forward_traced(std::span<const int32_t> ids, std::vector<float>& logits, bool all_logits,
                                         const Probe& probe) {
   model_->forward(ids, length_, cache_, logits, all_logits, &probe);

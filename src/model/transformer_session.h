@@ -20,6 +20,7 @@ class TransformerSession final : public Session {
   // The model's backend when it samples on the device (a CUDA backend), else null.
   kernels::Backend* device_sampling_backend() const override;
   Tensor forward_logits(std::span<const int32_t> ids) override;
+  Tensor forward_logits_from_device(const Tensor& device_ids) override;
   std::unique_ptr<Session> fork() const override;
   void truncate(int64_t n) override;
 

@@ -156,6 +156,10 @@ TEST(DeviceSampling, CpuBackendLeavesSamplingToTheHost) {
   Tensor logits = Tensor::zeros(DType::F32, {1, 4});
   const kernels::SamplingRow row;
   EXPECT_THROW(cpu.sample_rows(logits, std::span<const kernels::SamplingRow>(&row, 1), {}), Error);
+  EXPECT_THROW(cpu.sample_rows_async(logits, std::span<const kernels::SamplingRow>(&row, 1), {}), Error);
+  DeviceSampling ds;
+  ds.add_placeholder();
+  EXPECT_THROW(ds.run_async(cpu, logits), Error);
 }
 
 // A runner that claims device sampling and does it with the host code, so the engine's device
@@ -266,6 +270,13 @@ struct Case {
   size_t prompt = 0, generated = 0;  // history lengths
 };
 
+std::vector<int32_t> device_ids(kernels::Backend& be, const Tensor& ids) {
+  EXPECT_EQ(ids.dtype(), DType::I32);
+  std::vector<int32_t> v(static_cast<size_t>(ids.numel()));
+  be.download(ids, v.data());
+  return v;
+}
+
 // Samples `logits` (rows of V) on the device and the host with the same seeds; returns the
 // number of rows whose id differs (a draw within rounding of a cumulative sum) and counts the
 // rows the device left to the host.
@@ -286,6 +297,21 @@ int compare_rows(kernels::Backend& be, const std::vector<float>& logits, int V, 
   const auto raw = be.sample_rows(d, ds.rows(), ds.penalties());
   for (const auto& r : raw) *needs_host += r.status == kernels::SampledRow::Status::NeedsHost;
   const auto got = ds.run(be, d);
+  // The asynchronous form: the same outcomes, and the device-held ids are the device's choices.
+  PendingSampling pending = ds.run_async(be, d);
+  const std::vector<int32_t> held = device_ids(be, pending.ids());
+  const auto& later = pending.wait();
+  EXPECT_EQ(later.size(), R);
+  for (size_t r = 0; r < R && r < later.size(); ++r) {
+    SCOPED_TRACE(what + " async row " + std::to_string(r));
+    EXPECT_EQ(later[r].ok, got[r].ok);
+    EXPECT_EQ(later[r].token.id, got[r].token.id);
+    EXPECT_EQ(later[r].token.logprob, got[r].token.logprob);
+    EXPECT_EQ(later[r].token.top.size(), got[r].token.top.size());
+    const bool final_id = raw[r].status == kernels::SampledRow::Status::Ok;
+    EXPECT_EQ(pending.device_id_final(r), final_id);
+    EXPECT_EQ(held[r], final_id ? raw[r].id : 0);
+  }
   int differ = 0;
   for (size_t r = 0; r < R; ++r) {
     SCOPED_TRACE(what + " row " + std::to_string(r) + " t " + std::to_string(cases[r].params.temperature) + " k " +

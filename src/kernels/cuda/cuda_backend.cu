@@ -134,7 +134,15 @@ void CudaBackend::embedding(const Tensor& table, std::span<const int32_t> ids, T
     eager_ = true;
   }
   const int32_t* d_ids = arg(kIds, ids);
-  enqueue(&launch_embedding, table.data(), table.dtype(), table.dim(1), d_ids, n, out.data_as<float>());
+  enqueue(&launch_embedding, table.data(), table.dtype(), table.dim(0), table.dim(1), d_ids, n, out.data_as<float>());
+}
+
+void CudaBackend::embedding_ids(const Tensor& table, const Tensor& ids, Tensor& out) {
+  if (ids.dtype() != DType::I32 || ids.ndim() != 1)
+    bad("embedding_ids", "ids must be I32 [n], got " + std::string(dtype_name(ids.dtype())) + " " + ids.shape_string());
+  checks::embedding(table, std::vector<int32_t>(static_cast<size_t>(ids.numel())), out);  // shapes (ids unseen)
+  enqueue(&launch_embedding, table.data(), table.dtype(), table.dim(0), table.dim(1), ids.data_as<int32_t>(),
+          ids.numel(), out.data_as<float>());
 }
 
 void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {

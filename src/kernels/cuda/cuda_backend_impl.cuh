@@ -84,6 +84,8 @@ inline void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t s
   check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync(device)");
 }
 
+struct PinnedPool;  // cuda_backend_sampling.cu
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device);
@@ -111,6 +113,7 @@ class CudaBackend final : public Backend {
   void copy_rows(const Tensor& src, Tensor& dst, int64_t row0) override;
 
   void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) override;
+  void embedding_ids(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) override;
   void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override;
   void rope(Tensor& x, const Tensor& cos, const Tensor& sin) override;
@@ -142,8 +145,11 @@ class CudaBackend final : public Backend {
   void linears_rope_store_kv(const Tensor& x, std::span<const LinearPart> qkv, const Tensor& cos, const Tensor& sin,
                              std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) override;
   bool samples_on_device() const override { return true; }
+  // cuda_backend_sampling.cu
   std::vector<SampledRow> sample_rows(const Tensor& logits, std::span<const SamplingRow> rows,
-                                      std::span<const PenaltyEntry> penalties) override;  // cuda_backend_sampling.cu
+                                      std::span<const PenaltyEntry> penalties) override;
+  std::unique_ptr<PendingSamples> sample_rows_async(const Tensor& logits, std::span<const SamplingRow> rows,
+                                                    std::span<const PenaltyEntry> penalties) override;
   void moe_experts(const Tensor& x, const Tensor& router_logits, std::span<const MoeExpert> experts, int k,
                    bool normalize, Tensor& out) override;  // cuda_backend_moe.cu
 
@@ -305,6 +311,17 @@ class CudaBackend final : public Backend {
     const char* e = std::getenv("NOVA_CUDA_PACKED");
     return !(e && std::string(e) == "0");
   }();
+
+  // sample_rows' device work, enqueued: `result` holds [rows] SampleOut then the top logprobs
+  // (bytes() of it); `ids` (with_ids) the chosen ids for the next step's embedding_ids.
+  struct EnqueuedSample {
+    Tensor result, ids;
+    int64_t rows = 0, out_bytes = 0, bytes = 0;
+    int32_t top_stride = 1;
+  };
+  EnqueuedSample enqueue_sample(const Tensor& logits, std::span<const SamplingRow> rows,
+                                std::span<const PenaltyEntry> penalties, bool with_ids);
+  std::shared_ptr<PinnedPool> pinned_;  // sample_rows_async's download buffers
 
   int device_ = 0;
   int sm_count_ = 1;

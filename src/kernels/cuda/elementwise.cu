@@ -16,9 +16,13 @@ namespace {
 constexpr int kThreads = 256;
 
 template <class T>
-__global__ void embedding_kernel(const T* table, int64_t dim, const int32_t* ids, int64_t n, float* out) {
+__global__ void embedding_kernel(const T* table, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n,
+                                 float* out) {
   for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
-    const T* src = table + static_cast<int64_t>(ids[r]) * dim;
+    // Coherent load: the ids may be the previous kernel's output (a sampled token), which a
+    // non-coherent load would not see ordered after griddepcontrol.wait.
+    const int64_t id = __ldcg(ids + r);
+    const T* src = table + (id >= 0 && id < vocab ? id : 0) * dim;
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) out[r * dim + i] = to_f32(src[i]);
   }
 }
@@ -117,16 +121,16 @@ void with_float_type(DType t, F&& f) {
 
 }  // namespace
 
-void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, int64_t n, float* out,
-                      cudaStream_t s) {
+void launch_embedding(const void* table, DType dtype, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n,
+                      float* out, cudaStream_t s) {
   if (n == 0) return;
   const unsigned g = grid_for(n, 1);
   if (dtype == DType::BF16)
-    embedding_kernel<<<g, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(table), dim, ids, n, out);
+    embedding_kernel<<<g, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(table), vocab, dim, ids, n, out);
   else if (dtype == DType::F16)
-    embedding_kernel<<<g, kThreads, 0, s>>>(static_cast<const __half*>(table), dim, ids, n, out);
+    embedding_kernel<<<g, kThreads, 0, s>>>(static_cast<const __half*>(table), vocab, dim, ids, n, out);
   else
-    embedding_kernel<<<g, kThreads, 0, s>>>(static_cast<const float*>(table), dim, ids, n, out);
+    embedding_kernel<<<g, kThreads, 0, s>>>(static_cast<const float*>(table), vocab, dim, ids, n, out);
   check_launch("embedding");
 }
 

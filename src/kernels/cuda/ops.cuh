@@ -14,8 +14,10 @@ namespace nova::kernels::cuda {
 // ---- elementwise.cu ----
 // Activations (`act`, `xt`, ... arguments) are F32 or BF16 (backend.h's [bf16] ops): kernels load
 // either into fp32 registers, compute in fp32, and round once when they store BF16.
-void launch_embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, int64_t n, float* out,
-                      cudaStream_t s);
+// Table rows [vocab, dim]; an id outside [0, vocab) (device-held ids, never checked on the host)
+// reads row 0.
+void launch_embedding(const void* table, DType dtype, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n,
+                      float* out, cudaStream_t s);
 void launch_rmsnorm(const void* x, DType xt, int64_t groups, int64_t dim, const float* w, float eps, void* y, DType yt,
                     cudaStream_t s);
 // The rmsnorm of rows (x_in + delta, when delta is given), the sum also written to x_out (F32) when

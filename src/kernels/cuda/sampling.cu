@@ -373,7 +373,7 @@ __device__ int32_t draw_id_order(PickShared& sh, const float* work, int64_t lo, 
   return out;
 }
 
-__global__ void __launch_bounds__(kPickThreads) sample_pick_kernel(SampleArgs a, int chunks) {
+__device__ void pick_row(const SampleArgs& a, int chunks) {
   const int64_t r = blockIdx.x, V = a.vocab;
   const float* work = a.work + r * V;
   const SamplePartial* parts = a.partials + r * chunks;
@@ -577,6 +577,16 @@ __global__ void __launch_bounds__(kPickThreads) sample_pick_kernel(SampleArgs a,
   if (threadIdx.x == 0) {
     out->id = chosen;
     out->logprob = logprob_of(work[chosen], inv_t, lse);
+  }
+}
+
+__global__ void __launch_bounds__(kPickThreads) sample_pick_kernel(SampleArgs a, int chunks) {
+  pick_row(a, chunks);
+  if (!a.ids) return;
+  __syncthreads();  // thread 0 wrote the row's outcome
+  if (threadIdx.x == 0) {
+    const SampleOut& o = a.out[blockIdx.x];
+    a.ids[blockIdx.x] = o.status == static_cast<int>(Status::Ok) ? o.id : 0;
   }
 }
 

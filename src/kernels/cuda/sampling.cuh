@@ -60,6 +60,7 @@ struct SampleArgs {
   int32_t* cand_count;              // [rows]: the candidate buffer's fill, zeroed here
   float* cand_key;                  // [rows, kSampleBuffer]
   int32_t* cand_id;                 // [rows, kSampleBuffer]
+  int32_t* ids;                     // [rows] or null: out's ids for the next step (0 where not Ok)
 };
 
 inline int64_t sample_chunks(int64_t vocab) { return (vocab + kSampleChunk - 1) / kSampleChunk; }

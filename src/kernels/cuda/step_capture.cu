@@ -28,6 +28,15 @@ StepCapture::StepCapture(bool enabled) : enabled_(enabled), slots_(kSlots) {
     cudaFreeHost(ring_);
     fail("cuda", "cudaMalloc of the step argument block failed");
   }
+  for (cudaEvent_t& e : half_copied_) {
+    if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) {
+      for (cudaEvent_t made : half_copied_)
+        if (made) cudaEventDestroy(made);
+      cudaFree(mirror_);
+      cudaFreeHost(ring_);
+      fail("cuda", "cudaEventCreate for the step argument block failed");
+    }
+  }
 }
 
 StepCapture::~StepCapture() {
@@ -37,6 +46,7 @@ StepCapture::~StepCapture() {
   for (auto& slot : slots_)
     for (Kept& k : slot)
       if (k.exec) cudaGraphExecDestroy(k.exec);
+  for (cudaEvent_t e : half_copied_) cudaEventDestroy(e);
   cudaFree(mirror_);
   cudaFreeHost(ring_);
 }
@@ -62,7 +72,7 @@ void* StepCapture::arg(int tag, const void* host, size_t bytes, cudaStream_t s, 
     }
   }
   const size_t at = (ring_used_ + 15) / 16 * 16;
-  if (at + bytes > kRingBytes) return nullptr;
+  if (at + bytes > (half_ + 1) * kHalfBytes) return nullptr;
   std::memcpy(ring_ + at, host, bytes);
   ring_used_ = at + bytes;
   staged_.push_back({tag, at, bytes});
@@ -149,7 +159,23 @@ bool StepCapture::flush(cudaStream_t s) {
 
 void StepCapture::synced() {
   ordinal_ = 0;
+  half_ = 0;
   ring_used_ = ring_flushed_ = 0;
+  half_pending_[0] = half_pending_[1] = false;
+  staged_.clear();
+}
+
+void StepCapture::step_end(cudaStream_t s) {
+  if (!ops_.empty()) fail("cuda", "StepCapture::step_end with recorded ops not flushed");
+  check_cuda(cudaEventRecord(half_copied_[half_], s), "cudaEventRecord(step arguments)");
+  half_pending_[half_] = true;
+  half_ ^= 1;
+  if (half_pending_[half_]) {
+    check_cuda(cudaEventSynchronize(half_copied_[half_]), "cudaEventSynchronize(step arguments)");
+    half_pending_[half_] = false;
+  }
+  ordinal_ = 0;
+  ring_used_ = ring_flushed_ = static_cast<size_t>(half_) * kHalfBytes;
   staged_.clear();
 }
 

@@ -60,6 +60,12 @@ class StepCapture {
   bool flush(cudaStream_t s);
   // Called once the stream is synchronised: ordinals restart, the argument ring empties.
   void synced();
+  // Ends a step without a synchronisation (an asynchronous decode step: the host records the next
+  // step while this one runs). Call after flush(). Ordinals restart and the next step stages its
+  // arguments in the other half of the ring, so the step after that finds its arguments at the
+  // addresses its graphs were captured with (two graphs per segment, one per half); reusing a
+  // half first waits until the copies of the step that used it have run (normally long done).
+  void step_end(cudaStream_t s);
 
   // A device address that holds `bytes` of `host` when the ops recorded from now on run; the same
   // bytes under the same tag within one step share one address. Null when the ring is full (the
@@ -69,7 +75,7 @@ class StepCapture {
   void* arg(int tag, const void* host, size_t bytes, cudaStream_t s, bool now = false);
 
  private:
-  static constexpr size_t kRingBytes = size_t{16} << 20;
+  static constexpr size_t kRingBytes = size_t{16} << 20, kHalfBytes = kRingBytes / 2;
   static constexpr int kSlots = 64;       // segments kept per step
   static constexpr int kPerSlot = 4;      // graphs kept per segment (pointer patterns may cycle)
   // The GPU starts on a step's first segment while the host records the rest, so a short first
@@ -97,6 +103,11 @@ class StepCapture {
   char* ring_ = nullptr;    // pinned host
   char* mirror_ = nullptr;  // device
   size_t ring_used_ = 0, ring_flushed_ = 0;
+  // The half staged into now ([half_ * kHalfBytes, +kHalfBytes)); per half, an event after the
+  // copies of the last step that used it (step_end), pending until the next synchronisation.
+  int half_ = 0;
+  cudaEvent_t half_copied_[2] = {nullptr, nullptr};
+  bool half_pending_[2] = {false, false};
   std::vector<Staged> staged_;  // this step's, for sharing equal bytes
   // NOVA_CUDA_GRAPHS_STATS=1: counts and host seconds, printed to stderr at destruction.
   bool stats_ = false;

@@ -65,6 +65,15 @@ TEST(CudaBackend, EmbeddingOfEveryWeightDtype) {
     const std::vector<int32_t> bad = {50};
     Tensor one = gpu->alloc(DType::F32, {1, 24});
     EXPECT_THROW(gpu->embedding(gpu->upload(table), bad, one), Error);
+    // Ids held by the device (a sample's picks): the same rows; an id outside the vocabulary,
+    // never seen by the host, reads row 0.
+    const std::vector<int32_t> held = {3, 0, 49, 50, -1};
+    Tensor held_ids = Tensor::zeros(DType::I32, {5});
+    std::copy(held.begin(), held.end(), held_ids.data_as<int32_t>());
+    const std::vector<int32_t> clamped = {3, 0, 49, 0, 0};
+    cpu.embedding(table, clamped, want);
+    gpu->embedding_ids(gpu->upload(table), gpu->upload(held_ids), got);
+    EXPECT_EQ(to_host(*gpu, got), values(want)) << dtype_name(dt) << " device ids";
   }
 }
 
