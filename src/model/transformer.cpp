@@ -373,14 +373,26 @@ void Transformer::run(StepIds ids, const Tensor& cos, const Tensor& sin, const K
     last = be.empty(DType::F32, {rows, H});
     be.gather_rows(x, logit_rows, last);
   }
-  // The LM head reads activation-dtype rows (bf16 x bf16 GEMM, F32 logits); hidden states go out F32.
-  Tensor normed = be.empty(hidden_only ? DType::F32 : act, {rows, H});
-  be.rmsnorm(last, weights_.final_norm, eps, normed);
-  trace("final_norm", normed);
-  if (hidden_only) {
-    logits.resize(static_cast<size_t>(normed.numel()));
-    be.download(normed, logits.data());
-    return;
+  const std::vector<int64_t> logits_shape = {rows, int64_t{c.vocab_size}};
+  Tensor out;
+  if (rows == 1 && !probe && !hidden_only) {
+    // One row (a decode step, a prompt's last): the final norm folded into the LM head, as the
+    // layers' norms are in a decode step (one GEMV on a device).
+    out = be.empty(DType::F32, logits_shape);
+    const kernels::Backend::LinearPart head[] = {{&weights_.lm_head, nullptr, &out}};
+    be.rmsnorm_linears(last, weights_.final_norm, eps, head);
+  } else {
+    // The LM head reads activation-dtype rows (bf16 x bf16 GEMM, F32 logits); hidden states go out F32.
+    Tensor normed = be.empty(hidden_only ? DType::F32 : act, {rows, H});
+    be.rmsnorm(last, weights_.final_norm, eps, normed);
+    trace("final_norm", normed);
+    if (hidden_only) {
+      logits.resize(static_cast<size_t>(normed.numel()));
+      be.download(normed, logits.data());
+      return;
+    }
+    out = be.empty(DType::F32, logits_shape);
+    be.linear(normed, weights_.lm_head, nullptr, out);
   }
   Tensor out = be.empty(DType::F32, {rows, int64_t{c.vocab_size}});
   be.linear(normed, weights_.lm_head, nullptr, out);

@@ -452,6 +452,38 @@ TEST(DeviceSamplingCuda, EdgeCases) {
   EXPECT_GE(needs_host, 2);  // the nucleus and top_k past the list
 }
 
+// Every row greedy without top logprobs or penalties takes the device's short path (one pass
+// over the logits summing against each chunk's own max, kernels/cuda/sampling.cuh greedy_only):
+// the same ids and logprobs as the host, ties to the lowest id, errors per row.
+TEST(DeviceSamplingCuda, GreedyRowsTakeTheShortPath) {
+  NOVA_REQUIRE_CUDA(be);
+  std::mt19937 rng(21);
+  int needs_host = 0;
+  for (int V : {1000, 32000, 128256}) {
+    std::vector<Case> cases;
+    std::vector<float> all;
+    auto add = [&](std::vector<float> l) {
+      all.insert(all.end(), l.begin(), l.end());
+      Case c;
+      c.params = params_of(0, 0, 1, 0, 1, 0, 0, cases.size());
+      cases.push_back(c);
+    };
+    for (float scale : {0.3f, 3.0f, 30.0f}) add(random_logits(static_cast<size_t>(V), rng, scale));
+    std::vector<float> ties(static_cast<size_t>(V), -2.0f);
+    ties[static_cast<size_t>(V - 1)] = 5, ties[static_cast<size_t>(V / 2)] = 5;
+    add(ties);
+    std::vector<float> one(static_cast<size_t>(V), -kInf);
+    one[static_cast<size_t>(V - 3)] = -100.0f;  // one finite logit, in the last chunk
+    add(one);
+    auto nan = random_logits(static_cast<size_t>(V), rng, 1.0f);
+    nan[7] = std::nanf("");
+    add(nan);
+    add(std::vector<float>(static_cast<size_t>(V), -kInf));
+    EXPECT_EQ(compare_rows(*be, all, V, cases, rng, &needs_host, "greedy V " + std::to_string(V)), 0);
+  }
+  EXPECT_EQ(needs_host, 0);
+}
+
 TEST(DeviceSamplingCuda, EngineGivesTheCpuEnginesTokens) {
   NOVA_REQUIRE_CUDA(be);
   const std::string dir = test::fixture("models/llama-gqa");

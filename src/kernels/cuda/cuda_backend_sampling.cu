@@ -175,6 +175,8 @@ CudaBackend::EnqueuedSample CudaBackend::enqueue_sample(const Tensor& logits, st
   a.cand_key = cand_key.data_as<float>();
   a.cand_id = static_cast<int32_t*>(cand_id.data());
   a.ids = with_ids ? e.ids.data_as<int32_t>() : nullptr;
+  a.greedy_only = penalties.empty();
+  for (const SamplingRow& p : rows) a.greedy_only = a.greedy_only && p.temperature <= 0.0f && p.top_logprobs == 0;
   enqueue(&launch_sample, a);
   return e;
 }

@@ -45,8 +45,9 @@ __global__ void __launch_bounds__(kChunkThreads) sample_stats_kernel(SampleArgs 
   }
   __syncthreads();
   const SamplingRow p = a.params[r];
+  const bool greedy_only = a.greedy_only;
   const PenaltyEntry* pe = a.penalties + p.penalty_begin;
-  for (int64_t j = threadIdx.x; j < p.penalty_count; j += blockDim.x) {
+  for (int64_t j = threadIdx.x; j < p.penalty_count && !greedy_only; j += blockDim.x) {
     const PenaltyEntry e = pe[j];
     const int64_t i = e.id - base;
     if (i >= 0 && i < n) buf[i] = penalize(buf[i], p, e.generated);
@@ -55,22 +56,25 @@ __global__ void __launch_bounds__(kChunkThreads) sample_stats_kernel(SampleArgs 
   float best = -INFINITY;
   int32_t arg = INT_MAX, fin = 0, last = -1;
   __shared__ int32_t hist[kHistBuckets];
-  for (int b = threadIdx.x; b < kHistBuckets; b += blockDim.x) hist[b] = 0;
+  if (!greedy_only)
+    for (int b = threadIdx.x; b < kHistBuckets; b += blockDim.x) hist[b] = 0;
   __syncthreads();
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     const float l = buf[i];
-    work[i] = l;
+    if (!greedy_only) work[i] = l;
     if (l == -INFINITY || isnan(l)) continue;
     const int32_t id = static_cast<int32_t>(base + i);
     ++fin;
     last = id;
     if (better(l, id, best, arg)) best = l, arg = id;
-    atomicAdd(&hist[order_key(l) >> kLevel0Shift], 1);
+    if (!greedy_only) atomicAdd(&hist[order_key(l) >> kLevel0Shift], 1);
   }
   __syncthreads();
-  int32_t* row_hist = a.hist + r * kHistBuckets;
-  for (int b = threadIdx.x; b < kHistBuckets; b += blockDim.x)
-    if (hist[b]) atomicAdd(&row_hist[b], hist[b]);
+  if (!greedy_only) {
+    int32_t* row_hist = a.hist + r * kHistBuckets;
+    for (int b = threadIdx.x; b < kHistBuckets; b += blockDim.x)
+      if (hist[b]) atomicAdd(&row_hist[b], hist[b]);
+  }
   for (int o = 16; o > 0; o >>= 1) {
     const float ob = __shfl_down_sync(0xffffffffu, best, o);
     const int32_t oa = __shfl_down_sync(0xffffffffu, arg, o);
@@ -82,8 +86,23 @@ __global__ void __launch_bounds__(kChunkThreads) sample_stats_kernel(SampleArgs 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) s_max[warp] = best, s_arg[warp] = arg, s_fin[warp] = fin, s_bad[warp] = bad, s_last[warp] = last;
   __syncthreads();
+  // greedy_only: this chunk's sum of exp(l - its max) (temperature 1, as greedy logprobs use).
+  __shared__ double s_sum[kChunkThreads / 32];
+  if (greedy_only) {
+    float m = -INFINITY;
+    for (int w = 0; w < kChunkThreads / 32; ++w) m = fmaxf(m, s_max[w]);
+    double sum = 0;
+    if (m != -INFINITY)
+      for (int i = threadIdx.x; i < n; i += blockDim.x)
+        if (buf[i] != -INFINITY && !isnan(buf[i]) && buf[i] != INFINITY) sum += weight_of(buf[i], 1.0, m);
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, o);
+    if (lane == 0) s_sum[warp] = sum;
+    __syncthreads();
+  }
   if (threadIdx.x == 0) {
     SamplePartial out{};
+    if (greedy_only)
+      for (int w = 0; w < kChunkThreads / 32; ++w) out.sum += s_sum[w];
     out.max = -INFINITY;
     out.argmax = INT_MAX;
     out.last_finite = -1;
@@ -387,7 +406,11 @@ __device__ void pick_row(const SampleArgs& a, int chunks) {
   if (threadIdx.x == 0) {
     sh.st = row_stats(parts, chunks);
     double sum = 0;
-    for (int c = 0; c < chunks; ++c) sum += parts[c].sum;
+    // (greedy_only: each chunk summed against its own max; inv_t is 1 for greedy rows.)
+    for (int c = 0; c < chunks; ++c)
+      sum += !a.greedy_only ? parts[c].sum
+                            : (parts[c].finite > 0 && !sh.st.bad ? parts[c].sum * weight_of(parts[c].max, 1.0, sh.st.max)
+                                                                 : 0.0);
     sh.sum_all = sum;
     sh.inv_t = inv_temperature(p);
     sh.zmax = scaled(sh.st.max, sh.inv_t);
@@ -597,10 +620,11 @@ void launch_sample(const SampleArgs& a, cudaStream_t s) {
   const int chunks = static_cast<int>(sample_chunks(a.vocab));
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(a.rows));
   // (hist and cand_count are one block: [rows, kHistBuckets] then [rows].)
-  check_cuda(cudaMemsetAsync(a.hist, 0, static_cast<size_t>(a.rows) * (kHistBuckets + 1) * sizeof(int32_t), s),
-             "sample: histogram");
+  if (!a.greedy_only)
+    check_cuda(cudaMemsetAsync(a.hist, 0, static_cast<size_t>(a.rows) * (kHistBuckets + 1) * sizeof(int32_t), s),
+               "sample: histogram");
   sample_stats_kernel<<<grid, kChunkThreads, 0, s>>>(a, chunks);
-  sample_sums_kernel<<<grid, kChunkThreads, 0, s>>>(a, chunks);
+  if (!a.greedy_only) sample_sums_kernel<<<grid, kChunkThreads, 0, s>>>(a, chunks);
   sample_pick_kernel<<<static_cast<unsigned>(a.rows), kPickThreads, 0, s>>>(a, chunks);
   check_launch("sample");
 }

@@ -44,6 +44,7 @@ struct SamplePartial {
   int32_t last_finite;  // largest id with a finite logit, -1 if none
   int32_t pad;
   double sum;  // sum of exp(z - zmax) over the chunk, z = logit / temperature in double
+               // (greedy_only: exp(l - max) with the chunk's own max, rescaled by pass 3)
 };
 
 struct SampleArgs {
@@ -61,6 +62,10 @@ struct SampleArgs {
   float* cand_key;                  // [rows, kSampleBuffer]
   int32_t* cand_id;                 // [rows, kSampleBuffer]
   int32_t* ids;                     // [rows] or null: out's ids for the next step (0 where not Ok)
+  // Every row greedy, without top logprobs or penalties (the host checks): nothing needs the
+  // penalised copy, the candidate list or a second pass, so pass 1 also sums exp(l - its max)
+  // and pass 3 rescales the chunks' sums (two kernels instead of a memset and three).
+  int32_t greedy_only;
 };
 
 inline int64_t sample_chunks(int64_t vocab) { return (vocab + kSampleChunk - 1) / kSampleChunk; }
