@@ -394,8 +394,6 @@ void Transformer::run(StepIds ids, const Tensor& cos, const Tensor& sin, const K
     out = be.empty(DType::F32, logits_shape);
     be.linear(normed, weights_.lm_head, nullptr, out);
   }
-  Tensor out = be.empty(DType::F32, {rows, int64_t{c.vocab_size}});
-  be.linear(normed, weights_.lm_head, nullptr, out);
   trace("logits", out);
   if (device_logits) {  // left on the backend for sampling there
     *device_logits = std::move(out);
