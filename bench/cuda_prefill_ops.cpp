@@ -4,9 +4,10 @@
 // calls closed by a download), in the activation dtype given (bf16: BF16 activations and KV cache,
 // the Transformer's BF16 mode; f32: its F32 mode). GEMMs and attention print TFLOP/s (attention:
 // causal, 4 T^2 d / 2 per head), elementwise ops GB/s of their own reads + writes.
-// Then (--forward 1, the default) a whole 1B prefill at each token count: wall vs host enqueue time.
+// Then (--forward 1, the default) a whole 1B prefill at each token count, run the ways a user's
+// prompt runs (bench_cuda_decode's, nova generate's) and in parts: where its wall time goes.
 // Usage: bench_cuda_prefill_ops [--models 1b,8b] [--tokens 512,8192] [--act bf16|f32] [--device cuda]
-//                               [--forward 0|1]
+//                               [--forward 0|1] [--algos 1: each layer GEMM under cuBLASLt's top algorithms]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -18,10 +19,14 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#ifdef NOVA_HAVE_CUDA
+#include "cuda_bench_util.h"
+#endif
 #include "core/error.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
 #include "kernels/backend_factory.h"
+#include "model/rope_frequencies.h"
 #include "model/transformer.h"
 #include "random_model.h"
 
@@ -159,11 +164,117 @@ void run(Backend& be, const Shape& s, int64_t M, DType act) {
               total * 1e6);
 }
 
-// A whole prefill of the 1B shape (random bf16 weights, Llama-3.2-1B dimensions, tied head):
-// the wall time of Session::forward_logits plus a synchronisation, and the host's share — the
-// time until forward_logits returns, every op enqueued (a prefill launches its ops directly) —
-// so a gap between the kernels' sum (ncu) and the wall time can be told apart: host-bound
-// (enqueue ~ wall) or idle GPU between kernels (enqueue << wall). Best and median of 7.
+#ifdef NOVA_HAVE_CUDA
+// The layer's GEMMs as LtMatmul runs them (y[M, N] = x[M, K] W[N, K]^T, bf16 in and out, fp32
+// accumulation, 32 MB workspace) with each of cuBLASLt's top heuristic algorithms, event-timed
+// (median of 20): how much a choice by timing would gain over the heuristic's first, which the
+// backend takes (lt_matmul.cu).
+void gemm_algos(const Shape& s, int64_t M) {
+  using nova::bench::cuda_ok;
+  struct G {
+    const char* name;
+    int64_t N, K;
+  };
+  const G gemms[] = {{"q|k|v", (s.heads + 2 * s.kv_heads) * s.head_dim, s.hidden},
+                     {"o", s.hidden, s.heads * s.head_dim},
+                     {"gate|up", 2 * s.inter, s.hidden},
+                     {"down", s.hidden, s.inter}};
+  cublasLtHandle_t lt = nullptr;
+  cuda_ok(cublasLtCreate(&lt), "cublasLtCreate");
+  const size_t ws_bytes = size_t{32} << 20;
+  void* ws = nullptr;
+  cuda_ok(cudaMalloc(&ws, ws_bytes), "cudaMalloc");
+  std::printf("\n== %s, %lld tokens: cuBLASLt algorithms per GEMM (bf16, median of 20 event-timed calls)\n",
+              s.name.c_str(), (long long)M);
+  for (const G& g : gemms) {
+    void *x = nullptr, *w = nullptr, *y = nullptr;
+    const size_t xb = size_t(M * g.K) * 2, wb = size_t(g.N * g.K) * 2, yb = size_t(M * g.N) * 2;
+    cuda_ok(cudaMalloc(&x, xb), "cudaMalloc");
+    cuda_ok(cudaMalloc(&w, wb), "cudaMalloc");
+    cuda_ok(cudaMalloc(&y, yb), "cudaMalloc");
+    {
+      std::vector<uint16_t> host(std::max(xb, wb) / 2);
+      nova::bench::XorShift rng;
+      for (auto& v : host) v = nova::f32_to_bf16(0.05f * rng.uniform());
+      cuda_ok(cudaMemcpy(x, host.data(), xb, cudaMemcpyHostToDevice), "cudaMemcpy");
+      cuda_ok(cudaMemcpy(w, host.data(), wb, cudaMemcpyHostToDevice), "cudaMemcpy");
+    }
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+    cuda_ok(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cuda_ok(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
+    cuda_ok(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
+    cuda_ok(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, g.K, g.N, g.K), "layout A");
+    cuda_ok(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, g.K, M, g.K), "layout B");
+    cuda_ok(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, g.N, M, g.N), "layout C");
+    cublasLtMatmulPreference_t pref = nullptr;
+    cuda_ok(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    cuda_ok(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes,
+                                                 sizeof ws_bytes),
+            "workspace");
+    cublasLtMatmulHeuristicResult_t algos[16];
+    int found = 0;
+    cuda_ok(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 16, algos, &found), "heuristic");
+    const double flops = 2.0 * double(M) * double(g.N) * double(g.K);
+    double first = 0, best = 1e30;
+    int best_i = -1;
+    std::string times;
+    for (int i = 0; i < found; ++i) {
+      const float alpha = 1, beta = 0;
+      std::vector<double> ms;
+      try {
+        ms = nova::bench::cuda_event_ms(20, [&] {
+          cuda_ok(cublasLtMatmul(lt, op, &alpha, w, la, x, lb, &beta, y, lc, y, lc, &algos[i].algo, ws, ws_bytes,
+                                 nullptr),
+                  "cublasLtMatmul");
+        });
+      } catch (const std::exception&) {
+        cudaGetLastError();
+        times += " (fail)";
+        continue;
+      }
+      std::sort(ms.begin(), ms.end());
+      const double us = ms[ms.size() / 2] * 1e3;
+      if (i == 0) first = us;
+      if (us < best) best = us, best_i = i;
+      char b[32];
+      std::snprintf(b, sizeof b, " %.1f", us);
+      times += b;
+    }
+    std::printf("  %-8s N %6lld K %6lld: heuristic's first %7.1f us (%5.1f TFLOP/s), best #%d %7.1f us (%5.1f TFLOP/s); "
+                "all us:%s\n",
+                g.name, (long long)g.N, (long long)g.K, first, flops / first / 1e6, best_i, best, flops / best / 1e6,
+                times.c_str());
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(lc);
+    cublasLtMatmulDescDestroy(op);
+    cudaFree(x);
+    cudaFree(w);
+    cudaFree(y);
+  }
+  cudaFree(ws);
+  cublasLtDestroy(lt);
+}
+#endif
+
+// A whole prefill of the 1B shape (random bf16 weights, Llama-3.2-1B dimensions, tied head), and
+// where its wall time goes beyond the forward's kernels. Each row: best and median of 7 (after a
+// warm-up) of one way to run the prompt, from a fresh session each time:
+//   as bench_cuda_decode  new_session, then the timer around Session::forward (logits downloaded
+//                         to the host); whatever new_session left queued runs inside the timer
+//   as nova generate      the timer around new_session + forward_logits + the greedy token on the
+//                         device (Backend::sample_rows: only the id comes back), as generate() runs
+//   forward + download    new_session and a synchronisation first, then Session::forward
+//   forward_logits        new_session and a synchronisation first, then forward_logits and a
+//                         synchronisation; "host" is the time until forward_logits returns (every
+//                         op enqueued: a prefill launches its ops directly), so a gap between the
+//                         kernels' sum (ncu) and the wall time can be told apart: host-bound
+//                         (host ~ wall) or idle GPU between kernels (host << wall)
+// and the parts alone: new_session + a synchronisation, the logits' download (one row of the
+// vocabulary, F32), the host's RoPE table for the prompt (model::rope_table).
 void forward(Backend& be, const std::vector<int64_t>& tokens) {
   namespace fs = std::filesystem;
   const int64_t H = 2048, I = 8192, L = 16, V = 128256;
@@ -182,27 +293,92 @@ void forward(Backend& be, const std::vector<int64_t>& tokens) {
   fs::remove_all(dir);
   Tensor tiny = be.alloc(DType::F32, {1});
   float sink = 0;
+  auto sync = [&] { be.download(tiny, &sink); };
+  // Best and median (ms) of 7 timed runs after one warm-up; fn returns its seconds.
+  auto stats = [](auto&& fn) {
+    std::vector<double> t;
+    for (int r = 0; r < 8; ++r) {
+      const double s = fn();
+      if (r > 0) t.push_back(s);
+    }
+    std::sort(t.begin(), t.end());
+    return std::pair<double, double>{t[0] * 1e3, t[t.size() / 2] * 1e3};
+  };
+  auto row = [](const char* name, std::pair<double, double> ms, const char* extra = "") {
+    std::printf("  %-34s best %7.3f ms, median %7.3f ms%s\n", name, ms.first, ms.second, extra);
+  };
+  nova::kernels::SamplingRow greedy;
+  greedy.temperature = 0;
+  const nova::model::RopeFrequencies freqs = nova::model::rope_frequencies(model->config(), 0);
   for (int64_t T : tokens) {
     const auto ids = nova::bench::prompt_ids(T, V);
-    std::vector<double> wall, host;
-    for (int r = 0; r < 8; ++r) {
+    std::vector<float> logits;
+    std::printf("\n== 1b prefill of %lld tokens: where the wall time goes\n", (long long)T);
+    const auto bench_way = stats([&] {
       auto session = model->new_session(T + 8);
-      be.download(tiny, &sink);
       const double t0 = nova::bench::now_seconds();
-      const Tensor logits = session->forward_logits(ids);
-      const double t1 = nova::bench::now_seconds();
-      be.download(tiny, &sink);
-      const double t2 = nova::bench::now_seconds();
-      if (r == 0) continue;  // warm-up
-      wall.push_back(t2 - t0);
-      host.push_back(t1 - t0);
+      session->forward(ids, logits);
+      return nova::bench::now_seconds() - t0;
+    });
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " (%.0f tok/s)", double(T) / (bench_way.first * 1e-3));
+    row("as bench_cuda_decode", bench_way, buf);
+    const auto generate_way = stats([&] {
+      sync();
+      const double t0 = nova::bench::now_seconds();
+      auto session = model->new_session(T + 8);
+      const Tensor out = session->forward_logits(ids);
+      const auto picked = be.sample_rows(out, std::span<const nova::kernels::SamplingRow>(&greedy, 1), {});
+      sink += static_cast<float>(picked.at(0).id);
+      return nova::bench::now_seconds() - t0;
+    });
+    std::snprintf(buf, sizeof buf, " (%.0f tok/s)", double(T) / (generate_way.first * 1e-3));
+    row("as nova generate (to 1st token)", generate_way, buf);
+    row("forward + download", stats([&] {
+          auto session = model->new_session(T + 8);
+          sync();
+          const double t0 = nova::bench::now_seconds();
+          session->forward(ids, logits);
+          return nova::bench::now_seconds() - t0;
+        }));
+    std::vector<double> host;
+    const auto fl = stats([&] {
+      auto session = model->new_session(T + 8);
+      sync();
+      const double t0 = nova::bench::now_seconds();
+      const Tensor out = session->forward_logits(ids);
+      host.push_back(nova::bench::now_seconds() - t0);
+      sync();
+      return nova::bench::now_seconds() - t0;
+    });
+    std::sort(host.begin() + 1, host.end());
+    std::snprintf(buf, sizeof buf, " (%.0f tok/s); host enqueue median %.3f ms", double(T) / (fl.first * 1e-3),
+                  host[host.size() / 2] * 1e3);
+    row("forward_logits + sync", fl, buf);
+    row("new_session + sync", stats([&] {
+          sync();
+          const double t0 = nova::bench::now_seconds();
+          auto session = model->new_session(T + 8);
+          sync();
+          return nova::bench::now_seconds() - t0;
+        }));
+    {
+      auto session = model->new_session(T + 8);
+      const Tensor out = session->forward_logits(ids);
+      std::vector<float> host_logits(static_cast<size_t>(out.numel()));
+      sync();
+      row("download of the logits (1 row)", stats([&] {
+            const double t0 = nova::bench::now_seconds();
+            be.download(out, host_logits.data());
+            return nova::bench::now_seconds() - t0;
+          }));
     }
-    std::sort(wall.begin(), wall.end());
-    std::sort(host.begin(), host.end());
-    std::printf("\n== 1b forward_logits, %lld tokens: wall best %.3f ms, median %.3f ms (%.0f tok/s); host enqueue "
-                "best %.3f ms, median %.3f ms\n",
-                (long long)T, wall[0] * 1e3, wall[wall.size() / 2] * 1e3, double(T) / wall[0], host[0] * 1e3,
-                host[host.size() / 2] * 1e3);
+    std::vector<float> c(static_cast<size_t>(T) * freqs.inv_freq.size()), s(c.size());
+    row("host RoPE table (rope_table)", stats([&] {
+          const double t0 = nova::bench::now_seconds();
+          nova::model::rope_table(freqs, 0, T, c.data(), s.data());
+          return nova::bench::now_seconds() - t0;
+        }));
   }
 }
 
@@ -212,7 +388,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> models = {"1b", "8b"};
   std::vector<int64_t> tokens = {512, 8192};
   std::string act = "bf16", device = "cuda";
-  bool fwd = true;
+  bool fwd = true, algos = false;
   auto set = [&](const std::string& a, const std::string& v) {
     if (a == "--models") models = nova::bench::split_list(v);
     else if (a == "--tokens") {
@@ -221,6 +397,7 @@ int main(int argc, char** argv) {
     } else if (a == "--act") act = v;
     else if (a == "--device") device = v;
     else if (a == "--forward") fwd = v != "0";
+    else if (a == "--algos") algos = v != "0";
     else return false;
     return true;
   };
@@ -236,7 +413,12 @@ int main(int argc, char** argv) {
     for (const std::string& m : models)
       for (const Shape& s : kShapes)
         if (s.name == m)
-          for (int64_t t : tokens) run(*be, s, t, dt);
+          for (int64_t t : tokens) {
+            run(*be, s, t, dt);
+#ifdef NOVA_HAVE_CUDA
+            if (algos && device == "cuda") gemm_algos(s, t);
+#endif
+          }
     if (fwd && dt == DType::BF16) {  // as a model runs: graphs on (a prefill launches directly anyway)
       unsetenv("NOVA_CUDA_GRAPHS");
       auto model_be = nova::kernels::make_backend(device);

@@ -18,7 +18,8 @@ struct KvCache {
 
   static KvCache allocate(kernels::Backend& backend, int layers, int64_t capacity, int kv_heads, int head_dim,
                           DType dtype = DType::F32);
-  // A copy holding the first `rows` positions (the rest zero).
+  // A copy holding the first `rows` positions. Positions a sequence has not written yet hold
+  // unspecified values in both (allocate(): nothing reads them before they are written).
   KvCache clone(kernels::Backend& backend, int64_t rows) const;
 };
 

@@ -14,9 +14,10 @@ PagedKvCache PagedKvCache::allocate(kernels::Backend& backend, int layers, int64
   PagedKvCache c;
   c.num_blocks = num_blocks;
   c.block_size = block_size;
+  // Not zero-filled, as KvCache::allocate: attention reads only slots its sequence has written.
   for (int l = 0; l < layers; ++l) {
-    c.k.push_back(backend.alloc(dtype, {num_blocks, block_size, kv_heads, head_dim}));
-    c.v.push_back(backend.alloc(dtype, {num_blocks, block_size, kv_heads, head_dim}));
+    c.k.push_back(backend.empty(dtype, {num_blocks, block_size, kv_heads, head_dim}));
+    c.v.push_back(backend.empty(dtype, {num_blocks, block_size, kv_heads, head_dim}));
   }
   return c;
 }

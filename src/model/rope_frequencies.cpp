@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <mutex>
 #include <numbers>
 
 #include "core/error.h"
@@ -144,12 +146,22 @@ RopeFrequencies rope_frequencies(const ModelConfig& c, int64_t seq_len) {
       out.inv_freq = llama3_scale(reciprocal(pos_freqs(r.theta, dim)), r, orig_max);
       break;
     case RopeType::Yarn:
-      return yarn(c, dim);
+      out = yarn(c, dim);
+      break;
   }
+  if (r.type != RopeType::Dynamic) out.cache = std::make_shared<RopeTableCache>();
   return out;
 }
 
-void rope_table(const RopeFrequencies& f, int64_t pos0, int64_t n, float* cos_out, float* sin_out) {
+struct RopeTableCache {
+  std::mutex mu;
+  int64_t rows = 0;             // positions 0 .. rows-1 held
+  std::vector<float> cos, sin;  // [rows, half]
+};
+
+namespace {
+
+void compute_rows(const RopeFrequencies& f, int64_t pos0, int64_t n, float* cos_out, float* sin_out) {
   const size_t half = f.inv_freq.size();
   // Rows in parallel: a prefill's table is n * half double sin/cos pairs (~0.5 ms on one core
   // for 512 tokens of a head_dim-64 model), all before its first kernel can run.
@@ -169,6 +181,28 @@ void rope_table(const RopeFrequencies& f, int64_t pos0, int64_t n, float* cos_ou
         }
       },
       /*grain=*/64);
+}
+
+}  // namespace
+
+void rope_table(const RopeFrequencies& f, int64_t pos0, int64_t n, float* cos_out, float* sin_out) {
+  if (n <= 0) return;
+  if (!f.cache || pos0 < 0 || pos0 + n > kRopeCacheRows) {
+    compute_rows(f, pos0, n, cos_out, sin_out);
+    return;
+  }
+  RopeTableCache& c = *f.cache;
+  const auto half = static_cast<int64_t>(f.inv_freq.size());
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (c.rows < pos0 + n) {  // grow at least twofold: a decode step past the end pays rarely
+    const int64_t rows = std::min(kRopeCacheRows, std::max(pos0 + n, 2 * c.rows));
+    c.cos.resize(static_cast<size_t>(rows * half));
+    c.sin.resize(static_cast<size_t>(rows * half));
+    compute_rows(f, c.rows, rows - c.rows, c.cos.data() + c.rows * half, c.sin.data() + c.rows * half);
+    c.rows = rows;
+  }
+  std::memcpy(cos_out, c.cos.data() + pos0 * half, static_cast<size_t>(n * half) * sizeof(float));
+  std::memcpy(sin_out, c.sin.data() + pos0 * half, static_cast<size_t>(n * half) * sizeof(float));
 }
 
 }  // namespace nova::model

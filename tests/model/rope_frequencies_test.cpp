@@ -3,6 +3,8 @@
 #include "model/rope_frequencies.h"
 
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -114,6 +116,34 @@ TEST(RopeFrequencies, TableIsCosSinOfFloatAngles) {
   model::rope_table(f, 3, 2, cos, sin);
   EXPECT_FLOAT_EQ(cos[0], 2 * std::cos(3.0f));
   EXPECT_FLOAT_EQ(sin[3], 2 * std::sin(0.04f));
+}
+
+// The cached table (rope_frequencies() sets one for every type but dynamic) holds exactly the
+// values computed without it, across growths, from any start, and past its last cached position.
+TEST(RopeFrequencies, CachedTableEqualsComputedBitForBit) {
+  ModelConfig c = base_config(RopeType::Yarn);
+  c.rope.factor = 4.0;
+  c.rope.original_max_position = 64;
+  const model::RopeFrequencies cached = model::rope_frequencies(c, 0);
+  ASSERT_NE(cached.cache, nullptr);
+  model::RopeFrequencies plain_f = cached;
+  plain_f.cache = nullptr;
+  const size_t half = cached.inv_freq.size();
+  struct Span {
+    int64_t pos0, n;
+  };
+  for (const Span& sp : {Span{0, 5}, Span{3, 1}, Span{4, 300}, Span{0, 1}, Span{1000, 7}, Span{17, 2000},
+                         Span{model::kRopeCacheRows - 3, 9}, Span{model::kRopeCacheRows - 2, 2}}) {
+    std::vector<float> a(sp.n * half), b(sp.n * half), as(sp.n * half), bs(sp.n * half);
+    model::rope_table(cached, sp.pos0, sp.n, a.data(), as.data());
+    model::rope_table(plain_f, sp.pos0, sp.n, b.data(), bs.data());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "cos from " << sp.pos0;
+    EXPECT_EQ(std::memcmp(as.data(), bs.data(), as.size() * sizeof(float)), 0) << "sin from " << sp.pos0;
+  }
+  const model::RopeFrequencies copy = cached;  // copies share the rows already computed
+  EXPECT_EQ(copy.cache, cached.cache);
+  EXPECT_EQ(model::rope_frequencies(base_config(RopeType::Dynamic), 0).cache, nullptr)
+      << "dynamic NTK's frequencies change with the length: never cached";
 }
 
 }  // namespace

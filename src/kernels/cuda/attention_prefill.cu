@@ -16,7 +16,9 @@
 // 2.15 ms (128 TFLOP/s, train::mma::forward_tile_mt) to 1.21 ms (226), an 8B layer's from 4.10 ms
 // to 2.11 ms (260).
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/ops.cuh"
+#include "kernels/cuda/pdl_launch.cuh"
 #include "kernels/cuda/train/attention_mma.cuh"
 
 namespace nova::kernels::cuda {
@@ -178,6 +180,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) prefill_mma_kernel(co
   const auto kbuf = [&](int b) { return Qs + (R + 2 * b * kTile) * S; };
   const int warp = threadIdx.x / 32, t = threadIdx.x % 4, g = (threadIdx.x % 32) / 4;
 
+  pdl_wait();  // launched with PDL: q and the K/V rows were written by the kernel before
   const AttnSeq* seqs = a.seqs ? a.seqs : a.seqs_inline;
   const AttnTile* tiles = a.seqs ? a.tiles : a.tiles_inline;
   const int32_t* tables = a.seqs ? a.tables : a.tables_inline;
@@ -270,9 +273,11 @@ void launch_attention_prefill(const AttnArgs& a, cudaStream_t s) {
   // The running max is kept in raw score units: a positive scale keeps their order.
   require(a.scale > 0.0f, "attention (prefill, mma)", "the score scale must be positive");
   const dim3 grid(static_cast<unsigned>(a.num_tiles), static_cast<unsigned>(a.q_heads));
-  if (a.head_dim == 64) prefill_mma_kernel<64><<<grid, kThreads, prefill_bytes<64>(), s>>>(a);
-  else prefill_mma_kernel<128><<<grid, kThreads, prefill_bytes<128>(), s>>>(a);
-  check_launch("attention (prefill, mma)");
+  // With PDL: launched while the RoPE + K/V store before it finishes (it waits before any read).
+  if (a.head_dim == 64)
+    launch_pdl(prefill_mma_kernel<64>, grid, dim3(kThreads), prefill_bytes<64>(), s, 1, "attention (prefill, mma)", a);
+  else
+    launch_pdl(prefill_mma_kernel<128>, grid, dim3(kThreads), prefill_bytes<128>(), s, 1, "attention (prefill, mma)", a);
 }
 
 }  // namespace nova::kernels::cuda

@@ -11,6 +11,7 @@
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/cuda/ops.cuh"
+#include "kernels/cuda/pdl_launch.cuh"
 
 namespace nova::kernels::cuda {
 
@@ -79,6 +80,10 @@ __global__ void __launch_bounds__(kVecThreads) norm_vec_kernel(const void* x_in,
                                                                 int64_t groups, int64_t dim, const float* w, float eps,
                                                                 void* y, NormTypes ty) {
   __shared__ double partial[kVecThreads / 32];
+  // Launched with PDL (launch_norm_vec): what the kernel before wrote is visible after the wait.
+  // The trigger follows it, so the kernel after (a GEMV loading its weights early) starts only once
+  // the kernel before this one has finished, as when this one was launched plainly.
+  pdl_wait();
   pdl_trigger();  // the GEMV after a norm may start loading its weights now
   const int64_t n4 = dim / 4;
   for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
@@ -272,6 +277,7 @@ template <class T>
 __global__ void __launch_bounds__(kThreads) swiglu_packed_kernel(const T* gu, int64_t rows, int64_t n, T* out) {
   const int64_t j = 8 * (int64_t{blockIdx.x} * blockDim.x + threadIdx.x);
   if (j >= n) return;
+  pdl_wait();  // launched with PDL: the GEMM before wrote gu
   auto f = [](float g, float u) { return __fmul_rn(__fdividef(g, 1.0f + __expf(-g)), u); };
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     const T* g = gu + r * 2 * n + j;
@@ -291,9 +297,11 @@ static bool launch_norm_vec(const void* x_in, const void* delta, float* x_out, i
       !aligned(w, 16) || !aligned(y, 4 * act_bytes(ty.y)) || (delta && !aligned(delta, 4 * act_bytes(ty.d))) ||
       (x_out && !aligned(x_out, 16)))
     return false;
+  // With PDL: the launch and block scheduling overlap the end of the kernel before (a prefill's
+  // GEMM), which a one-wave kernel of a few microseconds otherwise waits through.
   if (groups > 0)
-    norm_vec_kernel<<<grid_for(groups, 1), kVecThreads, 0, s>>>(x_in, delta, x_out, groups, dim, w, eps, y, ty);
-  check_launch("rmsnorm (vectorised)");
+    launch_pdl(norm_vec_kernel, dim3(grid_for(groups, 1)), dim3(kVecThreads), 0, s, 1, "rmsnorm (vectorised)", x_in,
+               delta, x_out, groups, dim, w, eps, y, ty);
   return true;
 }
 
@@ -359,9 +367,9 @@ void launch_swiglu_packed(const void* gu, int64_t rows, int64_t n, void* out, DT
   with_act(act, "swiglu_packed", [&](auto t) {
     using T = decltype(t);
     const dim3 grid(grid_for(n / 8, kThreads), static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
-    swiglu_packed_kernel<T><<<grid, kThreads, 0, s>>>(static_cast<const T*>(gu), rows, n, static_cast<T*>(out));
+    launch_pdl(swiglu_packed_kernel<T>, grid, dim3(kThreads), 0, s, 1, "swiglu_packed", static_cast<const T*>(gu), rows,
+               n, static_cast<T*>(out));
   });
-  check_launch("swiglu_packed");
 }
 
 }  // namespace nova::kernels::cuda
