@@ -5,8 +5,12 @@
 // 32. Each point cycles through enough copies of the cache (>= 256 MiB in all) that a call finds
 // its K/V outside L2, as a decode step does; calls are replayed from a CUDA graph and timed with
 // events (median of 7). GB/s counts the K/V bytes read once.
-// Usage: bench_cuda_decode_attention [--contexts 512,4096,32768] [--batches 1,32] [--old 1]
+// Usage: bench_cuda_decode_attention [--contexts 512,4096,32768] [--batches 1,32] [--old 1] [--spare 0]
+//                                    [--rope 0]
 //   --old 1 also times the general kernel (attention.cu) at its own flash-decoding split count.
+//   --spare N sizes the splits for a cache of context + N positions (a session's capacity is its
+//   prompt + decode budget: 512 + 72 in bench_cuda_decode). --rope 1 also times the kernel with
+//   RoPE and the K/V store fused in (AttnArgs::rope_cos: each call rotates q, writes the new row).
 #ifdef NOVA_HAVE_CUDA
 
 #include <cuda_bf16.h>
@@ -75,8 +79,9 @@ struct Point {
 
 // us per call and K/V GB/s of `decode` (the new kernel) or the general one, `batch` sequences
 // of `context` keys each.
-Point time_point(const Heads& h, int64_t context, int batch, bool decode, int sm_count) {
-  const int64_t bs = 16, blocks_per_seq = (context + bs - 1) / bs;
+Point time_point(const Heads& h, int64_t context, int batch, bool decode, int sm_count, int64_t spare = 0,
+                 bool rope = false, int* splits_used = nullptr) {
+  const int64_t bs = 16, blocks_per_seq = (context + spare + bs - 1) / bs;
   const int64_t q_heads = int64_t{h.kv_heads} * h.group;
   const size_t cache_elems = static_cast<size_t>(batch * blocks_per_seq * bs * h.kv_heads * h.D);
   const double kv_bytes = 2.0 * 2.0 * double(batch) * double(context) * h.kv_heads * h.D;
@@ -107,6 +112,7 @@ Point time_point(const Heads& h, int64_t context, int batch, bool decode, int sm
   else if (blocks < sm_count)  // cuda_backend.cu's sizing for the general kernel
     splits = static_cast<int>(std::min<int64_t>({(2 * sm_count + blocks - 1) / blocks, (max_keys + 31) / 32,
                                                  int64_t{kc::kAttnMaxSplits}}));
+  if (splits_used) *splits_used = splits;
   auto upload = [](const auto& v) {
     void* p = nullptr;
     const size_t bytes = v.size() * sizeof(v[0]);
@@ -141,6 +147,19 @@ Point time_point(const Heads& h, int64_t context, int batch, bool decode, int sm
   a.act = nova::DType::BF16;
   a.kv = nova::DType::BF16;
   a.out = out;
+  void* new_kv = nullptr;
+  float* rope_table = nullptr;
+  if (rope) {  // this step's k / v rows (as q: random bf16) and cos / sin of half 32 / 64
+    const size_t kv_elems = static_cast<size_t>(batch * h.kv_heads * h.D);
+    new_kv = random_bf16(2 * kv_elems, 7);
+    const std::vector<float> tab(static_cast<size_t>(batch * h.D), 0.6f);  // cos rows, then sin rows
+    rope_table = static_cast<float*>(upload(tab));
+    a.new_k = new_kv;
+    a.new_v = static_cast<__nv_bfloat16*>(new_kv) + kv_elems;
+    a.rope_cos = rope_table;
+    a.rope_sin = rope_table + batch * h.D / 2;
+    a.rope_half = h.D / 2;
+  }
   if (splits > 1) {
     a.part_o = part;
     a.part_ml = part + size_t(splits) * batch * q_heads * h.D;
@@ -168,7 +187,9 @@ Point time_point(const Heads& h, int64_t context, int batch, bool decode, int sm
   cudaStreamDestroy(s);
   for (void* p : ks) cudaFree(p);
   for (void* p : vs) cudaFree(p);
-  for (void* p : {q, out, dseqs, dtiles, dtables, static_cast<void*>(part), static_cast<void*>(counters)}) cudaFree(p);
+  for (void* p : {q, out, dseqs, dtiles, dtables, static_cast<void*>(part), static_cast<void*>(counters), new_kv,
+                  static_cast<void*>(rope_table)})
+    cudaFree(p);
   const double t = median(us);
   return {t, kv_bytes / (t * 1e-6) / 1e9};
 }
@@ -183,12 +204,15 @@ std::vector<int64_t> int_list(const std::string& s) {
 
 int main(int argc, char** argv) {
   std::vector<int64_t> contexts = {512, 4096, 32768}, batches = {1, 32};
-  bool old = true;
+  bool old = true, rope = false;
+  int64_t spare = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--contexts") contexts = int_list(v);
     else if (a == "--batches") batches = int_list(v);
     else if (a == "--old") old = v != "0";
+    else if (a == "--spare") spare = std::atoll(v.c_str());
+    else if (a == "--rope") rope = v != "0";
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -202,15 +226,17 @@ int main(int argc, char** argv) {
     kc::prepare_attention();
     const double copy = copy_gbs();
     std::printf("device %s (%d SMs); copy bandwidth %.0f GB/s (read + write)\n", prop.name, sm_count, copy);
-    std::printf("%-4s %7s %5s | %10s %8s %6s | %10s %8s\n", "head", "context", "batch", "decode us", "GB/s", "%copy",
-                "general us", "GB/s");
+    std::printf("%-4s %7s %5s %6s | %10s %8s %6s |%s %10s %8s\n", "head", "context", "batch", "splits", "decode us",
+                "GB/s", "%copy", rope ? " +rope us" : "", old ? "general us" : "", old ? "GB/s" : "");
     const Heads heads[] = {{"1b", 8, 4, 64}, {"8b", 8, 4, 128}};
     for (const Heads& h : heads)
       for (int64_t ctx : contexts)
         for (int64_t b : batches) {
-          const Point d = time_point(h, ctx, static_cast<int>(b), true, sm_count);
-          std::printf("%-4s %7lld %5lld | %10.2f %8.0f %5.0f%% |", h.name, static_cast<long long>(ctx),
-                      static_cast<long long>(b), d.us, d.gbs, 100.0 * d.gbs / copy);
+          int splits = 0;
+          const Point d = time_point(h, ctx, static_cast<int>(b), true, sm_count, spare, false, &splits);
+          std::printf("%-4s %7lld %5lld %6d | %10.2f %8.0f %5.0f%% |", h.name, static_cast<long long>(ctx),
+                      static_cast<long long>(b), splits, d.us, d.gbs, 100.0 * d.gbs / copy);
+          if (rope) std::printf(" %8.2f", time_point(h, ctx, static_cast<int>(b), true, sm_count, spare, true).us);
           if (old) {
             const Point g = time_point(h, ctx, static_cast<int>(b), false, sm_count);
             std::printf(" %10.2f %8.0f", g.us, g.gbs);

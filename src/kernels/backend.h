@@ -294,6 +294,25 @@ class Backend {
     rope_store_kv(*qkv[0].y, *qkv[1].y, *qkv[2].y, cos, sin, rows, k_dst, v_dst);
   }
 
+  // [bf16] RoPE, this step's K/V store and the attention after it (a decode step's middle): the
+  // rows of q/k/v ([rows, heads, head_dim]) sit at positions pos0 .., so rope_store_kv(q, k, v,
+  // cos, sin, {pos0, pos0 + 1, ..}, k_cache, v_cache) then attention(q, k_cache, v_cache, pos0,
+  // window, scale, out). q and k are left unspecified (the composition rotates them in place; a
+  // device backend's one kernel reads them as given). Default: that composition
+  // (backend_rope_attention.cpp).
+  virtual void rope_store_attention(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                                    Tensor& k_cache, Tensor& v_cache, int64_t pos0, int window, float scale,
+                                    Tensor& out);
+  // The same over a paged cache: each sequence's rows q_begin .. + q_rows go to its positions
+  // pos0 .., stored at the slots its block table gives (block * block_size + p % block_size of
+  // k_blocks / v_blocks viewed as [num_blocks * block_size, kv_heads, head_dim]), then
+  // paged_attention(q, k_blocks, v_blocks, seqs, block_tables, window, scale, out).
+  virtual void rope_store_paged_attention(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                                          const Tensor& sin, Tensor& k_blocks, Tensor& v_blocks,
+                                          std::span<const PagedAttentionSeq> seqs,
+                                          std::span<const int32_t> block_tables, int window, float scale,
+                                          Tensor& out);
+
   // ---- sampling ----
   // Whether sample_rows() runs here (a device backend). The CPU backend says no: the engine then
   // downloads the logits and samples with engine::Sampler on the host.

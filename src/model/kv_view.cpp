@@ -24,6 +24,11 @@ void ContiguousKvView::attend(int layer, const Tensor& q, int window, float scal
   backend_.attention(q, cache_.k[layer], cache_.v[layer], pos0_, window, scale, out);
 }
 
+void ContiguousKvView::rope_store_attend(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                                         const Tensor& sin, int window, float scale, Tensor& out) const {
+  backend_.rope_store_attention(q, k, v, cos, sin, cache_.k[layer], cache_.v[layer], pos0_, window, scale, out);
+}
+
 void PagedKvView::rope_store(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
                              const Tensor& sin) const {
   const int64_t slots = cache_.num_blocks * cache_.block_size;
@@ -44,6 +49,12 @@ void PagedKvView::project_rope_store(int layer, const Tensor& x, std::span<const
 
 void PagedKvView::attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const {
   backend_.paged_attention(q, cache_.k[layer], cache_.v[layer], seqs_, tables_, window, scale, out);
+}
+
+void PagedKvView::rope_store_attend(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                                    const Tensor& sin, int window, float scale, Tensor& out) const {
+  backend_.rope_store_paged_attention(q, k, v, cos, sin, cache_.k[layer], cache_.v[layer], seqs_, tables_, window,
+                                      scale, out);
 }
 
 }  // namespace nova::model

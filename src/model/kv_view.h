@@ -27,6 +27,10 @@ class KvView {
                                   const Tensor& cos, const Tensor& sin) const = 0;
   // q, out: [rows, q_heads, head_dim].
   virtual void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const = 0;
+  // rope_store then attend, in one backend op (Backend::rope_store_attention /
+  // rope_store_paged_attention: one kernel on a device); q and k are left unspecified.
+  virtual void rope_store_attend(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                                 const Tensor& sin, int window, float scale, Tensor& out) const = 0;
 };
 
 // One sequence's rows at positions pos0.. in a contiguous KvCache.
@@ -39,6 +43,8 @@ class ContiguousKvView final : public KvView {
   void project_rope_store(int layer, const Tensor& x, std::span<const kernels::Backend::LinearPart> qkv,
                           const Tensor& cos, const Tensor& sin) const override;
   void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
+  void rope_store_attend(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                         int window, float scale, Tensor& out) const override;
 
  private:
   kernels::Backend& backend_;
@@ -59,6 +65,8 @@ class PagedKvView final : public KvView {
   void project_rope_store(int layer, const Tensor& x, std::span<const kernels::Backend::LinearPart> qkv,
                           const Tensor& cos, const Tensor& sin) const override;
   void attend(int layer, const Tensor& q, int window, float scale, Tensor& out) const override;
+  void rope_store_attend(int layer, Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                         int window, float scale, Tensor& out) const override;
 
  private:
   kernels::Backend& backend_;

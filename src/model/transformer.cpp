@@ -329,12 +329,17 @@ void Transformer::run(StepIds ids, const Tensor& cos, const Tensor& sin, const K
       be.rmsnorm(q, L.q_norm, eps, q);
       be.rmsnorm(k, L.k_norm, eps, k);
     }
-    if (!project_store) kv.rope_store(l, q, k, v, cos, sin);
-    trace(p + "q", q);
-    trace(p + "k", k);
-    trace(p + "v", v);
     const bool sliding = c.sliding_window > 0 && (c.layer_sliding.empty() || c.layer_sliding[l]);
-    kv.attend(l, q, sliding ? c.sliding_window : 0, scale, attn);
+    const int window = sliding ? c.sliding_window : 0;
+    if (fold) {  // no probe: RoPE, the K/V store and attention in one op (one kernel on a device)
+      kv.rope_store_attend(l, q, k, v, cos, sin, window, scale, attn);
+    } else {
+      if (!project_store) kv.rope_store(l, q, k, v, cos, sin);
+      trace(p + "q", q);
+      trace(p + "k", k);
+      trace(p + "v", v);
+      kv.attend(l, q, window, scale, attn);
+    }
     trace(p + "attn", attn);
     if (fold) {
       be.linear_add(attn.reshape({M, Hq * D}), L.o.w, L.o.bias(), x);

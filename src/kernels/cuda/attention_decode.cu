@@ -15,6 +15,11 @@
 // thread-block cluster and merge through distributed shared memory; otherwise the last split
 // block to finish merges the partials from memory (a counter per tile and kv head, reset by that
 // block). Either way in split order: deterministic.
+// Fused RoPE + K/V store (AttnArgs::rope_cos; Backend::rope_store_attention): q is rotated as it
+// is loaded; the split's keys are visited from its end down, so that the first iteration holds a
+// decode tile's new positions, and the lanes holding those take them from the step's k / v rows
+// (k rotated) and write them into the cache: no rope_store_kv kernel before this one, no barrier,
+// no read back.
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
@@ -55,6 +60,16 @@ template <> struct Vec<__nv_bfloat16> {
       f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
     }
   }
+  // f rounded to bf16, as stored (the inverse of f32()).
+  static __device__ __forceinline__ uint4 pack(const float (&f)[8]) {
+    unsigned w[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const __nv_bfloat162 h = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+      w[i] = *reinterpret_cast<const unsigned*>(&h);
+    }
+    return make_uint4(w[0], w[1], w[2], w[3]);
+  }
 };
 template <> struct Vec<float> {
   static constexpr int n = 4;
@@ -63,6 +78,7 @@ template <> struct Vec<float> {
   static __device__ __forceinline__ void f32(const float4& u, float (&f)[4]) {
     f[0] = u.x, f[1] = u.y, f[2] = u.z, f[3] = u.w;
   }
+  static __device__ __forceinline__ float4 pack(const float (&f)[4]) { return make_float4(f[0], f[1], f[2], f[3]); }
 };
 // K/V loads: ld.global.cg (L2, coherent), not __ldg: the newest K/V rows were written by the
 // kernel before (rope_store_kv), and under PDL a non-coherent, invariant load may be issued before
@@ -90,10 +106,26 @@ __device__ __forceinline__ void load_act(const __nv_bfloat16* p, float (&f)[N]) 
     f[i + 2] = __uint_as_float(u.y << 16), f[i + 3] = __uint_as_float(u.y & 0xffff0000u);
   }
 }
+// N activations of dtype `act` at p + i.
+template <int N>
+__device__ __forceinline__ void load_act_of(const void* p, DType act, int64_t i, float (&f)[N]) {
+  if (act == DType::BF16) load_act<N>(static_cast<const __nv_bfloat16*>(p) + i, f);
+  else load_act<N>(static_cast<const float*>(p) + i, f);
+}
 // out[i] in the call's activation dtype.
 __device__ __forceinline__ void store_out_at(const AttnArgs& a, int64_t i, float v) {
   if (a.act == DType::BF16) store_out(static_cast<__nv_bfloat16*>(a.out) + i, v);
   else store_out(static_cast<float*>(a.out) + i, v);
+}
+
+// x as an activation of dtype `act` holds it (rounded once for BF16).
+__device__ __forceinline__ float round_act(DType act, float x) {
+  return act == DType::BF16 ? __bfloat162float(__float2bfloat16_rn(x)) : x;
+}
+// rope_store_kv's arithmetic (fused.cu): two rounded products, then a sum. `own` is feature f of a
+// head, `other` its partner f +- half, (c, s) the table entries of f mod half.
+__device__ __forceinline__ float rotate(float own, float other, float c, float s, bool low) {
+  return low ? __fsub_rn(__fmul_rn(own, c), __fmul_rn(other, s)) : __fadd_rn(__fmul_rn(own, c), __fmul_rn(other, s));
 }
 
 // The last split block's merge of a tile's partials (o unnormalised, (max, sum) in the log2
@@ -151,15 +183,28 @@ __device__ void merge_cluster(const AttnArgs& a, const AttnTile& tile, const Att
   const int group = a.q_heads / a.kv_heads;
   for (int idx = z0 * kThreads + threadIdx.x; idx < tile.nv * D; idx += S * kThreads) {
     const int r = idx / D, d = idx % D;
+    // Every block's (max, sum) and partial o in flight at once (unrolled to the cluster's most
+    // blocks): one distributed-shared-memory round trip, not one per block and value.
+    float2 ml[kMaxClusterSplits];
+    float oz[kMaxClusterSplits];
+#pragma unroll
+    for (int z = 0; z < kMaxClusterSplits; ++z)
+      if (z < S) {
+        ml[z] = *cl.map_shared_rank(&fml[r], z);
+        oz[z] = *cl.map_shared_rank(&fo[r][d], z);
+      }
     float mx = kEmpty;
-    for (int z = 0; z < S; ++z) mx = fmaxf(mx, cl.map_shared_rank(&fml[r], z)->x);
+#pragma unroll
+    for (int z = 0; z < kMaxClusterSplits; ++z)
+      if (z < S) mx = fmaxf(mx, ml[z].x);
     float sum = 0.0f, acc = 0.0f;
-    for (int z = 0; z < S; ++z) {
-      const float2 mlz = *cl.map_shared_rank(&fml[r], z);
-      const float w = exp2f(mlz.x - mx);
-      sum += w * mlz.y;
-      acc += w * *cl.map_shared_rank(&fo[r][d], z);
-    }
+#pragma unroll
+    for (int z = 0; z < kMaxClusterSplits; ++z)
+      if (z < S) {
+        const float w = exp2f(ml[z].x - mx);
+        sum += w * ml[z].y;
+        acc += w * oz[z];
+      }
     const int v = tile.v0 + r;
     const int64_t rh = (seq.q_begin + v / group) * a.q_heads + kvh * group + v % group;
     store_out_at(a, rh * D + d, sum > 0.0f ? acc / sum : 0.0f);
@@ -181,6 +226,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
   constexpr int U = R * N <= 32 ? 4 : 2;   // keys per lane per iteration (registers allowing)
   constexpr int KPI = KPW * U;             // keys per warp iteration
   static_assert(LPK <= 32 && 32 % LPK == 0, "a key row spans a power-of-two share of a warp");
+  static_assert(kWarps * KPI >= kAttnDecodeRows, "a tile's new positions fit in one block iteration");
   __shared__ int32_t table[kTableStage];
   __shared__ float so[kWarps][R][D];
   __shared__ float sm[kWarps][R], sl[kWarps][R];
@@ -220,31 +266,70 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
   const int64_t row_stride = int64_t{a.kv_heads} * D, kvh_off = int64_t{kvh} * D + sub * N;
   const bool pow2 = (bs & (bs - 1)) == 0;
   const int shift = __ffs(bs) - 1;
-  // Element offset of this lane's 16 bytes of key p's row.
-  auto key_offset = [&](int64_t p) {
+  // The cache slot of position p (a key of this split).
+  auto slot_of = [&](int64_t p) {
     const int pi = static_cast<int>(p);
     const int bi = pow2 ? pi >> shift : pi / bs;
     const int in = pi - bi * bs;
     const int blk = staged ? table[bi - tb0] : __ldg(gtable + bi);
-    return (int64_t{blk} * bs + in) * row_stride + kvh_off;
+    return int64_t{blk} * bs + in;
   };
-  // Issues the K/V loads of keys base + u * KPW + kg (zero past the split's end).
-  auto issue = [&](int64_t base, Raw (&kx)[U], Raw (&vx)[U]) {
+  // Element offset of this lane's 16 bytes of key p's row.
+  auto key_offset = [&](int64_t p) { return slot_of(p) * row_stride + kvh_off; };
+  // Issues the K/V loads of keys base + u * KPW + kg in [kb, lim) (zero elsewhere).
+  auto issue = [&](int64_t base, Raw (&kx)[U], Raw (&vx)[U], int64_t lim) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t p = base + u * KPW + kg;
       kx[u] = vx[u] = V::zero();
-      if (p < ke) {
+      if (p >= kb && p < lim) {
         const int64_t off = key_offset(p);
         kx[u] = load16(kc + off);
         vx[u] = load16(vc + off);
       }
     }
   };
+  // Fused RoPE + K/V store: the keys of this step's positions [new_lo, ke) come from the step's
+  // k / v rows (rotated here), and the lanes holding them also write them into the cache. Its
+  // iterations run from the split's end down, so that the first holds the split's last `step`
+  // keys, hence every new position of a decode tile (at most kAttnDecodeRows, fewer than `step`);
+  // plain calls run forward (the long-context bandwidth was measured that way).
+  const bool rope = a.rope_cos != nullptr;
+  const int64_t new_lo = rope ? max(kb, seq.pos0) : ke;
   Raw kr[U], vr[U];
-  int64_t base = kb + warp * KPI;
   const int64_t step = int64_t{kWarps} * KPI;
-  issue(base, kr, vr);  // before the q loads: the K/V round trip starts first
+  int64_t base = (rope ? ke - step : kb) + warp * KPI;
+  const int64_t advance = rope ? -step : step;
+  issue(base, kr, vr, new_lo);  // before the q loads: the K/V round trip starts first
+  if (new_lo < ke) {  // block-uniform
+    const int half = static_cast<int>(a.rope_half);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t p = base + u * KPW + kg;
+      if (p < new_lo || p >= ke) continue;
+      // This lane's 16 bytes of key p as the cache holds them (rope_store_kv's arithmetic).
+      const int64_t row = seq.q_begin + (p - seq.pos0);
+      const int64_t src = (row * a.kv_heads + kvh) * D + sub * N;
+      float kf[N], vf[N];
+      load_act_of<N>(a.new_k, a.act, src, kf);
+      load_act_of<N>(a.new_v, a.act, src, vf);
+      if (sub * N < 2 * half) {
+        const bool low = sub * N < half;
+        float other[N], c[N], sn[N];
+        load_act_of<N>(a.new_k, a.act, src + (low ? half : -half), other);
+        const int64_t j = row * half + (low ? sub * N : sub * N - half);
+        load_act<N>(a.rope_cos + j, c);
+        load_act<N>(a.rope_sin + j, sn);
+#pragma unroll
+        for (int e = 0; e < N; ++e) kf[e] = round_act(a.act, rotate(kf[e], other[e], c[e], sn[e], low));
+      }
+      kr[u] = V::pack(kf);
+      vr[u] = V::pack(vf);
+      const int64_t off = key_offset(p);
+      *reinterpret_cast<Raw*>(const_cast<KT*>(kc) + off) = kr[u];
+      *reinterpret_cast<Raw*>(const_cast<KT*>(vc) + off) = vr[u];
+    }
+  }
 
   // q slices of the tile's rows, pre-scaled so that the softmax runs on exp2.
   const float qscale = a.scale * kLog2e;
@@ -257,9 +342,23 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
 #pragma unroll
     for (int e = 0; e < N; ++e) q[r][e] = 0.0f;
     if (r < nv) {
-      const int64_t at = ((seq.q_begin + v / group) * a.q_heads + kvh * group + v % group) * D + sub * N;
+      const int64_t qrow = seq.q_begin + v / group;
+      const int64_t at = (qrow * a.q_heads + kvh * group + v % group) * D + sub * N;
       if (a.act == DType::BF16) load_act<N>(static_cast<const __nv_bfloat16*>(a.q) + at, q[r]);
       else load_act<N>(static_cast<const float*>(a.q) + at, q[r]);
+      const int half = static_cast<int>(a.rope_half);
+      if (rope && sub * N < 2 * half) {  // rotate as rope_store_kv would have (half % 8 == 0: one side)
+        const bool low = sub * N < half;
+        const int64_t partner = at + (low ? half : -half);
+        float other[N], c[N], sn[N];
+        if (a.act == DType::BF16) load_act<N>(static_cast<const __nv_bfloat16*>(a.q) + partner, other);
+        else load_act<N>(static_cast<const float*>(a.q) + partner, other);
+        const int64_t j = qrow * half + (low ? sub * N : sub * N - half);
+        load_act<N>(a.rope_cos + j, c);
+        load_act<N>(a.rope_sin + j, sn);
+#pragma unroll
+        for (int e = 0; e < N; ++e) q[r][e] = round_act(a.act, rotate(q[r][e], other[e], c[e], sn[e], low));
+      }
 #pragma unroll
       for (int e = 0; e < N; ++e) q[r][e] *= qscale;
     }
@@ -303,7 +402,8 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int d = d0 + u * KPW;
-        const bool vis = base + u * KPW + kg < ke && d <= 0 && (window == 0 || -d < window);
+        const int64_t p = base + u * KPW + kg;
+        const bool vis = p >= kb && p < ke && d <= 0 && (window == 0 || -d < window);
 #pragma unroll
         for (int r = 0; r < R; ++r) s[u][r] = vis ? s[u][r] : -INFINITY;
       }
@@ -311,7 +411,8 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int d = d0 + u * KPW;
-        const bool in = base + u * KPW + kg < ke;
+        const int64_t p = base + u * KPW + kg;
+        const bool in = p >= kb && p < ke;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           const bool vis = in && r < nv && d <= rel[r] && (window == 0 || rel[r] - d < window);
@@ -347,9 +448,9 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
     }
   };
 
-  for (; base < ke; base += step) {
+  for (; base < ke && base + KPI > kb; base += advance) {
     Raw kn[U], vn[U];
-    issue(base + step, kn, vn);  // the next iteration's loads fly while this one is scored
+    issue(base + advance, kn, vn, ke);  // the next iteration's loads fly while this one is scored
     attend(base, kr, vr);
 #pragma unroll
     for (int u = 0; u < U; ++u) kr[u] = kn[u], vr[u] = vn[u];
@@ -475,8 +576,19 @@ int attention_decode_splits(int64_t blocks, int64_t max_keys, int sm_count) {
   // one wave, each with at least min_split_keys() of the cache's capacity.
   int64_t splits = std::min<int64_t>({sm_count / std::max<int64_t>(blocks, 1), max_keys / min_split_keys(),
                                       int64_t{kAttnMaxSplits}});
+  // Short of twice a cluster's blocks, a cluster's worth: the cluster merge (no counter, no
+  // partials through memory) is worth more than the few extra blocks (a 1B step at a few hundred
+  // positions: 9-15 splits). NOVA_CUDA_ATTN_SPLITS_TO_CLUSTER=0 keeps them (comparisons).
+  static const bool to_cluster = [] {
+    const char* env = std::getenv("NOVA_CUDA_ATTN_SPLITS_TO_CLUSTER");
+    return !(env && std::string(env) == "0");
+  }();
+  if (to_cluster && splits > kMaxClusterSplits && splits < 2 * kMaxClusterSplits && use_clusters(kMaxClusterSplits))
+    splits = kMaxClusterSplits;
   return static_cast<int>(std::max<int64_t>(splits, 1));
 }
+
+bool attention_decode_fuses_rope(int splits) { return splits == 1 || use_clusters(splits); }
 
 void launch_attention_decode(const AttnArgs& a, cudaStream_t s) {
   if (a.num_tiles == 0) return;
@@ -484,6 +596,9 @@ void launch_attention_decode(const AttnArgs& a, cudaStream_t s) {
   const bool cluster = use_clusters(a.splits);
   if (a.splits > 1 && !cluster && (!a.counters || !a.part_o || !a.part_ml))
     fail("attention", "the decode kernel's splits need partial buffers and counters");
+  if (a.rope_cos && (!a.rope_sin || !a.new_k || !a.new_v || a.rope_half <= 0 || a.rope_half % 8 != 0 ||
+                     2 * a.rope_half > a.head_dim))
+    fail("attention", "the decode kernel's fused RoPE needs new k/v rows, cos/sin and a rotary half % 8 == 0");
   const dim3 grid(static_cast<unsigned>(a.num_tiles), static_cast<unsigned>(a.kv_heads), static_cast<unsigned>(a.splits));
   launch_pdl(k, grid, dim3(kThreads), 0, s, cluster ? static_cast<unsigned>(a.splits) : 1u, "attention (decode)", a);
 }

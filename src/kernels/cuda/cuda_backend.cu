@@ -193,10 +193,10 @@ void CudaBackend::rope(Tensor& x, const Tensor& cos, const Tensor& sin) {
           cos.dim(1));
 }
 
-void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, DType kv, int64_t block_size,
+bool CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, DType kv, int64_t block_size,
                                 int64_t kv_heads, std::span<const PagedAttentionSeq> seqs,
                                 std::span<const int32_t> tables, int64_t max_keys, int window, float scale,
-                                Tensor& out) {
+                                Tensor& out, const AttnRopeStore* rope) {
   const int64_t total_rows = q.dim(0), q_heads = q.dim(1), D = q.dim(2);
   const int64_t group = q_heads / kv_heads;
   if (D > kAttnMaxHeadDim || D % 4 != 0)
@@ -224,6 +224,10 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   const bool decode = !prefill_mma && !tensor_cores && attention_decode_supports(static_cast<int>(D)) &&
                       max_virtual <= 2 * kAttnDecodeRows && is_aligned16(q.data()) && is_aligned16(k) &&
                       is_aligned16(v) && is_aligned16(out.data());
+  if (rope && !(decode && max_virtual <= kAttnDecodeRows && rope->half > 0 && rope->half % 8 == 0 &&
+                2 * rope->half <= D && is_aligned16(rope->cos) && is_aligned16(rope->sin) &&
+                is_aligned16(rope->k) && is_aligned16(rope->v)))
+    return false;
   const int64_t tile_rows = prefill_mma    ? attention_prefill_tile_rows(static_cast<int>(D))
                             : tensor_cores ? attention_tc_tile_rows(static_cast<int>(D))
                             : decode       ? kAttnDecodeRows
@@ -241,7 +245,7 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
     for (int64_t v0 = 0; v0 < virt; v0 += tile_rows)
       tiles.push_back({idx, static_cast<int32_t>(v0), static_cast<int32_t>(std::min<int64_t>(tile_rows, virt - v0))});
   }
-  if (tiles.empty()) return;
+  if (tiles.empty()) return true;
   // Flash-decoding: too few blocks to fill the GPU -> split each tile's keys (>= 32 per split:
   // one K/V tile per block at a decode step's usual lengths).
   // Sized by the cache's capacity, not the current length, so a decode step's grid repeats; the
@@ -253,6 +257,7 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   else if (!tensor_cores && !prefill_mma && blocks < sm_count_)
     splits = std::min<int64_t>({(2 * sm_count_ + blocks - 1) / blocks, (max_keys + 31) / 32, int64_t{kAttnMaxSplits}});
   splits = std::max<int64_t>(splits, 1);
+  if (rope && !attention_decode_fuses_rope(static_cast<int>(splits))) return false;
 
   // The descriptors through the step's argument block, all three arrays in one piece: position
   // values never enter the kernel's parameters, and every layer of a step shares one copy.
@@ -283,6 +288,13 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   a.act = q.dtype();
   a.kv = kv;
   a.out = out.data();
+  if (rope) {
+    a.new_k = rope->k;
+    a.new_v = rope->v;
+    a.rope_cos = rope->cos;
+    a.rope_sin = rope->sin;
+    a.rope_half = rope->half;
+  }
   if (splits > 1) {
     const size_t per_split = static_cast<size_t>(total_rows * q_heads);
     a.part_o = static_cast<float*>(scratch(sizeof(float) * static_cast<size_t>(splits) * per_split * static_cast<size_t>(D + 2)));
@@ -293,6 +305,7 @@ void CudaBackend::run_attention(const Tensor& q, const void* k, const void* v, D
   else if (tensor_cores) enqueue(&launch_attention_tc, a);
   else if (decode) enqueue(&launch_attention_decode, a);
   else enqueue(&launch_attention, a);
+  return true;
 }
 
 void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int window,

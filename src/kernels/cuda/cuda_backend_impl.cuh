@@ -144,6 +144,14 @@ class CudaBackend final : public Backend {
                      std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) override;
   void linears_rope_store_kv(const Tensor& x, std::span<const LinearPart> qkv, const Tensor& cos, const Tensor& sin,
                              std::span<const int32_t> rows, Tensor& k_dst, Tensor& v_dst) override;
+  // cuda_backend_rope_attend.cu (RoPE + K/V store inside the decode attention kernel)
+  void rope_store_attention(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                            Tensor& k_cache, Tensor& v_cache, int64_t pos0, int window, float scale,
+                            Tensor& out) override;
+  void rope_store_paged_attention(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+                                  Tensor& k_blocks, Tensor& v_blocks, std::span<const PagedAttentionSeq> seqs,
+                                  std::span<const int32_t> block_tables, int window, float scale,
+                                  Tensor& out) override;
   bool samples_on_device() const override { return true; }
   // cuda_backend_sampling.cu
   std::vector<SampledRow> sample_rows(const Tensor& logits, std::span<const SamplingRow> rows,
@@ -281,9 +289,11 @@ class CudaBackend final : public Backend {
   // max_keys: the most positions any sequence's cache can hold (sizes the flash-decoding grid,
   // so that it stays the same from one decode step to the next).
   // k, v: the cache (or blocks) of dtype `kv`.
-  void run_attention(const Tensor& q, const void* k, const void* v, DType kv, int64_t block_size, int64_t kv_heads,
+  // rope (rope_store_attention): RoPE + this step's K/V store fused into the decode kernel; false
+  // (nothing enqueued) when the call is not one it takes (attention_decode.cu: one tile a sequence).
+  bool run_attention(const Tensor& q, const void* k, const void* v, DType kv, int64_t block_size, int64_t kv_heads,
                      std::span<const PagedAttentionSeq> seqs, std::span<const int32_t> tables, int64_t max_keys,
-                     int window, float scale, Tensor& out);
+                     int window, float scale, Tensor& out, const AttnRopeStore* rope = nullptr);
   static bool is_aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
   // Whether x (one row) times w runs as a GEMV.
   static bool gemv_fits(const Tensor& x, const Tensor& w) {

@@ -146,6 +146,19 @@ struct AttnArgs {
   float* part_ml;  // [splits, total_rows, q_heads, 2] when splits > 1
   int* counters;   // [num_tiles, kv_heads], zero, when splits > 1: the last split block merges
   int tile_rows;   // attention_decode.cu: the most virtual rows of any tile (0: kAttnDecodeRows)
+  // attention_decode.cu only, rope_cos non-null: RoPE and the K/V store fused into the call
+  // (Backend::rope_store_attention). q holds this step's rows unrotated (the kernel rotates them as
+  // it loads them, q itself stays as it is); each sequence's rows q_begin .. + q_rows of new_k
+  // (unrotated) and new_v ([total_rows, kv_heads, head_dim], `act`) are its positions pos0 ..,
+  // which the split block covering them rotates and writes into the cache at the slots the block
+  // tables give (reading them back only after a barrier). Needs one tile per sequence (q_rows *
+  // group <= tile rows), full or partial rotary with rope_half % 8 == 0, cos/sin [total_rows,
+  // rope_half]; new_k, new_v, cos and sin 16-byte aligned.
+  const void* new_k;
+  const void* new_v;
+  const float* rope_cos;
+  const float* rope_sin;
+  int64_t rope_half;
 };
 void launch_attention(const AttnArgs& a, cudaStream_t s);
 // Once per backend, before any capture: raises the kernel's shared-memory limit.
@@ -162,6 +175,21 @@ bool attention_decode_supports(int head_dim);  // false for all under NOVA_CUDA_
 // Flash-decoding splits for `blocks` (tiles x kv heads) and a cache of max_keys positions.
 int attention_decode_splits(int64_t blocks, int64_t max_keys, int sm_count);
 void launch_attention_decode(const AttnArgs& a, cudaStream_t s);
+// Whether a call of `splits` takes the fused RoPE + K/V store (AttnArgs::rope_cos): one split or a
+// cluster's merge, i.e. batch-1 decode at short contexts, where it was measured end to end (H100:
+// 1B at 512 positions 875.6 -> 898.1 tok/s). Longer contexts keep rope_store_kv + the plain call,
+// whose forward key order their bandwidth figures were measured with (the fused call visits a
+// split's keys from its end down; not yet measured there).
+bool attention_decode_fuses_rope(int splits);
+// What CudaBackend::run_attention needs for the fused RoPE + K/V store (AttnArgs::rope_cos):
+// this step's k / v rows (unrotated, q's dtype) and the RoPE rows of the step's rows.
+struct AttnRopeStore {
+  const void* k;
+  const void* v;
+  const float* cos;
+  const float* sin;
+  int64_t half;
+};
 
 // ---- attention_tc.cu ----
 // The same call on tensor cores (bf16 operands, fp32 accumulation) for large prefills: tiles of
