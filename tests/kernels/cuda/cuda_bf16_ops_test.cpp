@@ -26,11 +26,7 @@ using kernels::CpuBackend;
 using kernels::PagedAttentionSeq;
 using test::randn;
 
-// v rounded to bf16 and back (the values a BF16 tensor of v holds).
-std::vector<float> round_bf16(std::vector<float> v) {
-  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
-  return v;
-}
+using test::round_bf16;
 
 // A backend tensor of `dtype` holding v (rounded when BF16).
 Tensor put(Backend& be, DType dtype, const std::vector<float>& v, std::vector<int64_t> shape) {

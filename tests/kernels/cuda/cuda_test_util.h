@@ -68,6 +68,12 @@ inline Tensor host_of(DType dtype, const std::vector<float>& v, std::vector<int6
   return t;
 }
 
+// v rounded to bf16 and back (the values a BF16 tensor of v holds).
+inline std::vector<float> round_bf16(std::vector<float> v) {
+  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+  return v;
+}
+
 // A backend tensor's values as floats (F32 as is, BF16 widened).
 inline std::vector<float> to_host(kernels::Backend& be, const Tensor& t) {
   std::vector<float> v(static_cast<size_t>(t.numel()));

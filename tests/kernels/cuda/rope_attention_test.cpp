@@ -30,15 +30,11 @@ using kernels::CpuBackend;
 using test::host_f32;
 using test::host_of;
 using test::randn;
+using test::round_bf16;
 using test::scaled_error;
 using test::SeqShape;
 using test::to_host;
 
-// Values as a 16-bit dtype would hold them (so every backend and dtype sees the same numbers).
-std::vector<float> rounded(std::vector<float> v) {
-  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
-  return v;
-}
 
 struct Case {
   int64_t group, kv_heads, D, half;
@@ -75,13 +71,13 @@ Inputs make_inputs(const Case& c, uint32_t seed) {
     in.cap = c.seqs[0].pos0 + in.rows + 5;
     in.slots = in.cap;
   }
-  in.q = rounded(randn(static_cast<size_t>(in.rows * hq * c.D), seed + 1));
-  in.k = rounded(randn(static_cast<size_t>(in.rows * c.kv_heads * c.D), seed + 2));
-  in.v = rounded(randn(static_cast<size_t>(in.rows * c.kv_heads * c.D), seed + 3));
+  in.q = round_bf16(randn(static_cast<size_t>(in.rows * hq * c.D), seed + 1));
+  in.k = round_bf16(randn(static_cast<size_t>(in.rows * c.kv_heads * c.D), seed + 2));
+  in.v = round_bf16(randn(static_cast<size_t>(in.rows * c.kv_heads * c.D), seed + 3));
   const std::vector<float> angle = randn(static_cast<size_t>(in.rows * c.half), seed + 4, 3.0f);
   for (float a : angle) in.cos.push_back(std::cos(a)), in.sin.push_back(std::sin(a));
-  in.kc = rounded(randn(static_cast<size_t>(in.slots * c.kv_heads * c.D), seed + 5));
-  in.vc = rounded(randn(static_cast<size_t>(in.slots * c.kv_heads * c.D), seed + 6));
+  in.kc = round_bf16(randn(static_cast<size_t>(in.slots * c.kv_heads * c.D), seed + 5));
+  in.vc = round_bf16(randn(static_cast<size_t>(in.slots * c.kv_heads * c.D), seed + 6));
   return in;
 }
 
@@ -212,15 +208,15 @@ TEST(CudaRopeAttention, ReplayedDecodeStepsMatchTheCpu) {
     const int64_t hq = c.group * c.kv_heads, cap = 48, steps = 20;
     const std::vector<int64_t> shape = paged ? std::vector<int64_t>{cap / c.block_size, c.block_size, c.kv_heads, c.D}
                                              : std::vector<int64_t>{cap, c.kv_heads, c.D};
-    const std::vector<float> init = rounded(randn(static_cast<size_t>(cap * c.kv_heads * c.D), 7));
+    const std::vector<float> init = round_bf16(randn(static_cast<size_t>(cap * c.kv_heads * c.D), 7));
     Tensor gk = gpu->upload(host_of(DType::BF16, init, shape)), gv = gpu->upload(host_of(DType::BF16, init, shape));
     Tensor ck = host_f32(init, shape), cv = host_f32(init, shape);
     std::vector<int32_t> tables = {5, 0, 3, 1, 4, 2};  // block order of the one sequence
     for (int64_t pos = 0; pos < steps; ++pos) {
       const auto seed = static_cast<uint32_t>(1000 + 10 * pos);
-      const std::vector<float> q = rounded(randn(static_cast<size_t>(hq * c.D), seed));
-      const std::vector<float> k = rounded(randn(static_cast<size_t>(c.kv_heads * c.D), seed + 1));
-      const std::vector<float> v = rounded(randn(static_cast<size_t>(c.kv_heads * c.D), seed + 2));
+      const std::vector<float> q = round_bf16(randn(static_cast<size_t>(hq * c.D), seed));
+      const std::vector<float> k = round_bf16(randn(static_cast<size_t>(c.kv_heads * c.D), seed + 1));
+      const std::vector<float> v = round_bf16(randn(static_cast<size_t>(c.kv_heads * c.D), seed + 2));
       std::vector<float> cs, sn;
       for (int64_t i = 0; i < c.half; ++i) {
         const double a = double(pos) / std::pow(10000.0, double(i) / double(c.half));
