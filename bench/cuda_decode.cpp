@@ -9,6 +9,9 @@
 //                           (default 1: engine::generate's overlapped steps)]
 //                          [--graphs 0: launch every op on its own (NOVA_CUDA_GRAPHS=0); default 1,
 //                           each step replayed as CUDA graphs, the backend's default]
+//                          [--model-dir DIR: time this Hugging Face folder (config.json + safetensors,
+//                           e.g. ../shared/peers/make_model.py's, whose GGUF twin llama.cpp reads)
+//                           instead of --models; shape from its config, roofline from its bytes]
 // Runs entirely through kernels::Backend and model::Transformer, as `nova generate --device cuda`.
 #include <unistd.h>
 
@@ -49,12 +52,29 @@ struct Shape {
   std::string name;
   int64_t hidden, inter, layers, heads, kv_heads, vocab;
   bool tied;
+  int64_t head_dim;
 };
 
 const Shape kShapes[] = {
-    {"1b", 2048, 8192, 16, 32, 8, 128256, true},    // Llama-3.2-1B
-    {"8b", 4096, 14336, 32, 32, 8, 128256, false},  // Llama-3.1-8B
+    {"1b", 2048, 8192, 16, 32, 8, 128256, true, 64},     // Llama-3.2-1B
+    {"8b", 4096, 14336, 32, 32, 8, 128256, false, 128},  // Llama-3.1-8B
 };
+
+// The shape of an existing Hugging Face folder (--model-dir), named after the folder.
+Shape shape_of(const std::string& dir, const nova::formats::ModelConfig& c) {
+  const std::string name = fs::path(dir).lexically_normal().filename().string();
+  return {name.empty() ? dir : name, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
+          c.num_kv_heads, c.vocab_size, c.tie_word_embeddings, c.head_dim};
+}
+
+// Bytes one decode step reads from an existing checkpoint: every tensor once (the tied embedding
+// as the LM head), except an untied embedding, of which a step reads one row.
+double checkpoint_decode_bytes(const nova::formats::Checkpoint& ckpt, bool tied) {
+  double bytes = 0;
+  for (const std::string& name : ckpt.names())
+    if (tied || name != "model.embed_tokens.weight") bytes += double(ckpt.get(name).nbytes());
+  return bytes;
+}
 
 // Random bf16 values, tiled: every matrix is a view into one 64 MiB random block (repeated), so
 // an 8B checkpoint is written at memory speed. Values matter only for being finite and non-zero.
@@ -114,6 +134,7 @@ void micro(nova::kernels::Backend& be, double copy_gbs) {
 
 struct Options {
   std::vector<std::string> models = {"1b", "8b"};
+  std::string model_dir;  // --model-dir: an existing HF folder instead of --models
   std::vector<int64_t> prompts = {512, 8192};
   int64_t decode = 64, context = 512, batch = 32, micro = 1;
   bool graphs = true, host_sampling = false, overlap = true;
@@ -172,26 +193,34 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
   const fs::path base = fs::exists("/dev/shm") && fs::space("/dev/shm").available > (size_t{20} << 30)
                             ? fs::path("/dev/shm")
                             : fs::temp_directory_path();
-  const std::string dir = (base / ("nova_bench_cuda_" + std::to_string(getpid()) + "_" + s.name)).string();
-  fs::create_directories(dir);
+  const bool own_model = o.model_dir.empty();  // else the folder of --model-dir, read as it is
+  const std::string dir =
+      own_model ? (base / ("nova_bench_cuda_" + std::to_string(getpid()) + "_" + s.name)).string() : o.model_dir;
   double t0 = nova::bench::now_seconds();
-  const double w_bytes = write_model(dir, s, max_pos);
+  double w_bytes = 0;
+  if (own_model) {
+    fs::create_directories(dir);
+    w_bytes = write_model(dir, s, max_pos);
+  }
   const double t_write = nova::bench::now_seconds() - t0;
   const double used_before = device_used_bytes();
   t0 = nova::bench::now_seconds();
+  nova::formats::Checkpoint checkpoint = nova::formats::Checkpoint::open_dir(dir);
+  if (!own_model) w_bytes = checkpoint_decode_bytes(checkpoint, s.tied);
   auto model = nova::model::Transformer::create(nova::formats::load_hf_config(dir + "/config.json"),
-                                                nova::formats::Checkpoint::open_dir(dir), be);
+                                                std::move(checkpoint), be);
   const double t_load = nova::bench::now_seconds() - t0;
-  fs::remove_all(dir);  // the weights are on the device now
+  if (own_model) fs::remove_all(dir);  // the weights are on the device now
   const double weights_on_device = device_used_bytes() - used_before;
-  const int64_t hd = s.hidden / s.heads;
+  const int64_t hd = s.head_dim;
   // K and V of the model's KV dtype (BF16 under BF16 activations, else F32).
   const double kv_bytes_per_pos =
       2.0 * double(nova::dtype_size(model->kv_dtype())) * double(s.layers * s.kv_heads * hd);
-  std::printf("\n== llama %s: hidden %lld inter %lld layers %lld heads %lld/%lld vocab %lld, bf16 weights %.2f GB "
+  std::printf("\n== %s %s: hidden %lld inter %lld layers %lld heads %lld/%lld vocab %lld, bf16 weights %.2f GB "
               "(write %.1f s, load+upload %.1f s); device memory taken by the load: %.2f GB\n",
-              s.name.c_str(), (long long)s.hidden, (long long)s.inter, (long long)s.layers, (long long)s.heads,
-              (long long)s.kv_heads, (long long)s.vocab, w_bytes / 1e9, t_write, t_load, weights_on_device / 1e9);
+              model->config().model_type.c_str(), s.name.c_str(), (long long)s.hidden, (long long)s.inter,
+              (long long)s.layers, (long long)s.heads, (long long)s.kv_heads, (long long)s.vocab, w_bytes / 1e9, t_write,
+              t_load, weights_on_device / 1e9);
   std::vector<float> logits;
 
   // Prefill: a warm-up, then best of 2 per prompt length. MFU = model FLOPs / the peak bf16 GEMM
@@ -215,7 +244,7 @@ void run_model(const Shape& s, const Options& o, nova::kernels::Backend& be, dou
       best = std::min(best, nova::bench::now_seconds() - a);
     }
     const double flops = 2.0 * n_matmul * double(p);  // matmul FLOPs only (LM head for every row)
-    const double attn = 4.0 * double(s.layers * s.hidden) * double(p) * double(p);
+    const double attn = 4.0 * double(s.layers * s.heads * s.head_dim) * double(p) * double(p);
     const double mfu = (flops + attn) / best / peak;
     const double mfu_nohead = (flops - 2.0 * n_head * double(p - 1) + attn) / best / peak;
     std::printf("prefill %5lld tokens: %9.0f tok/s (%.1f ms, matmul %.0f TFLOP/s) | MFU %.1f%% (without the LM head "
@@ -318,6 +347,7 @@ int main(int argc, char** argv) {
   Options o;
   auto set = [&](const std::string& a, const std::string& v) {
     if (a == "--models") o.models = nova::bench::split_list(v);
+    else if (a == "--model-dir") o.model_dir = v;
     else if (a == "--prompts") {
       o.prompts.clear();
       for (const auto& p : nova::bench::split_list(v)) o.prompts.push_back(std::atoll(p.c_str()));
@@ -346,6 +376,10 @@ int main(int argc, char** argv) {
     std::printf("device %s | CUDA graphs %s | device-to-device copy %.0f GB/s (read + write)\n", o.device.c_str(),
                 o.graphs ? "on" : "off", copy_gbs);
     if (o.micro) micro(*be, copy_gbs);
+    if (!o.model_dir.empty()) {
+      run_model(shape_of(o.model_dir, nova::formats::load_hf_config(o.model_dir + "/config.json")), o, *be, copy_gbs);
+      o.models.clear();
+    }
     for (const std::string& m : o.models) {
       const Shape* s = nullptr;
       for (const Shape& k : kShapes)

@@ -9,10 +9,12 @@
 # Since the fifth round (long contexts, kernel micro-benchmarks, MoE training) `all` no longer fits
 # one device call's 10 minutes (cut at 480 s in torch.compile training of the 1B, 2026-11-24): run
 # `inference` and `training` as two calls.
+# Optional, not in `all`: `run peer` times llama.cpp's CUDA build beside NovaLM on identical Qwen3
+# weights (scripts/llamacpp_cuda.sh: prepare with it, carry its folder, e.g. NOVA_GPU_DIR=.gpu-peer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "${1:-}" = run ] || { sed -n 2,10p "$0" >&2; exit 2; }
+[ "${1:-}" = run ] || { sed -n 2,12p "$0" >&2; exit 2; }
 part=${2:-all}
 G=${NOVA_GPU_DIR:-.gpu}  # the staging folder (scripts/test_gpu.sh)
 # Unpacked unless test_gpu.sh run just did (a warm machine may hold another stage's binaries).
@@ -46,6 +48,10 @@ if [ "$part" = inference ] || [ "$part" = all ]; then
   python3 bench/torch_moe.py
   echo "== NovaLM sampling on the device vs the host Sampler (vocab 128256; 1B decode through LlmEngine)"
   build-cuda/bin/bench_cuda_sampling --reps 20 --batch 1,32 --decode 128
+fi
+if [ "$part" = peer ]; then
+  echo "== llama.cpp (CUDA, llama-bench) beside NovaLM on identical Qwen3 weights (batch 1: prefill 512, decode 128)"
+  NOVA_GPU_DIR=$G bash scripts/llamacpp_cuda.sh run "${NOVA_PEER_SHAPES:-qwen3-1.7b,qwen3-0.6b}"
 fi
 if [ "$part" = training ] || [ "$part" = all ]; then
   echo "== NovaLM training (124M, 1B; seq 1024; bf16 mixed precision)"
