@@ -23,6 +23,7 @@ StepCapture::StepCapture(bool enabled) : enabled_(enabled), slots_(kSlots) {
   };
   segment_ops_ = ops_env("NOVA_CUDA_SEGMENT_OPS", kSegmentOps);
   first_ops_ = ops_env("NOVA_CUDA_FIRST_SEGMENT_OPS", kFirstSegmentOps);
+  ahead_ops_ = ops_env("NOVA_CUDA_AHEAD_SEGMENT_OPS", kAheadSegmentOps);
   check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&ring_), kRingBytes, cudaHostAllocDefault), "cudaHostAlloc(args)");
   if (cudaMalloc(reinterpret_cast<void**>(&mirror_), kRingBytes) != cudaSuccess) {
     cudaFreeHost(ring_);
@@ -159,6 +160,7 @@ bool StepCapture::flush(cudaStream_t s) {
 
 void StepCapture::synced() {
   ordinal_ = 0;
+  behind_step_ = false;
   half_ = 0;
   ring_used_ = ring_flushed_ = 0;
   half_pending_[0] = half_pending_[1] = false;
@@ -175,6 +177,7 @@ void StepCapture::step_end(cudaStream_t s) {
     half_pending_[half_] = false;
   }
   ordinal_ = 0;
+  behind_step_ = true;
   ring_used_ = ring_flushed_ = static_cast<size_t>(half_) * kHalfBytes;
   staged_.clear();
 }

@@ -39,7 +39,10 @@ class StepCapture {
   bool enabled() const { return enabled_; }
   // Whether recorded ops wait for flush().
   bool pending() const { return !ops_.empty(); }
-  bool segment_full() const { return static_cast<int>(ops_.size()) >= (ordinal_ == 0 ? first_ops_ : segment_ops_); }
+  bool segment_full() const {
+    const int limit = behind_step_ ? ahead_ops_ : (ordinal_ == 0 ? first_ops_ : segment_ops_);
+    return static_cast<int>(ops_.size()) >= limit;
+  }
 
   // The signature of the op being recorded: call add() for every launch argument, then record().
   void add_word(uint64_t w) { sig_.push_back(w); }
@@ -85,6 +88,14 @@ class StepCapture {
   // (which override these, for measurements) large.
   static constexpr int kSegmentOps = 32, kFirstSegmentOps = 8;
   int segment_ops_ = kSegmentOps, first_ops_ = kFirstSegmentOps;
+  // A step recorded behind one still running (after step_end, not a synchronisation) has nothing
+  // to gain from starting early, so it goes in long segments: fewer graph launches, and PDL
+  // overlap does not cross a graph boundary (1B overlapped decode on the H100: 938.5-944.0 tok/s
+  // at 128 against 933.1-934.0 at 8/32, BENCHMARKS.md "Sixth round"). NOVA_CUDA_AHEAD_SEGMENT_OPS
+  // overrides it.
+  static constexpr int kAheadSegmentOps = 128;
+  int ahead_ops_ = kAheadSegmentOps;
+  bool behind_step_ = false;  // set by step_end, cleared by synced
   struct Kept {
     std::vector<uint64_t> sig;
     cudaGraphExec_t exec = nullptr;
