@@ -135,11 +135,11 @@ GenerationResult generate(model::Session& session, const Detokenizer* detok, con
       SampledToken t;
       try {
         t = pending.wait().at(0).get();
-        if (ahead && !pending.device_id_final(0)) {
-          session.truncate(session.length() - 1);
-          PendingSampling redo = ahead->rerun(session.forward_logits(std::span<const int32_t>(&t.id, 1)));
+        if (ahead && !pending.device_id_final(0)) {  // the step ahead ran on the wrong token
+          const PendingSampling stale = std::move(*ahead);
           ahead.reset();
-          ahead.emplace(std::move(redo));
+          session.truncate(session.length() - 1);
+          ahead.emplace(stale.rerun(session.forward_logits(std::span<const int32_t>(&t.id, 1))));
         }
       } catch (...) {
         drop_ahead();
