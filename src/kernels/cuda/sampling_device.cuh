@@ -1,7 +1,7 @@
-// Device helpers of the sampling kernels (sampling.cu): the host Sampler's arithmetic (penalties,
+// Device helpers of the sampling kernels (sampling.cu, sampling_pick.cu): the host Sampler's arithmetic (penalties,
 // temperature, weights, logprobs, in double where it uses double, no contraction), the
 // order-preserving float keys the radix select counts, and block-wide scans and sorts for one
-// row per block. Included by sampling.cu only.
+// row per block. Included by sampling.cu and sampling_pick.cu only.
 #pragma once
 
 #include <climits>
@@ -114,5 +114,27 @@ __device__ __forceinline__ int pow2_at_least(int n) {
   while (p < n) p <<= 1;
   return p;
 }
+
+// The row's max and flags from pass 1's partials.
+struct RowStats {
+  float max;
+  int32_t argmax;
+  int64_t finite;
+  int32_t bad;
+  int32_t last_finite;
+};
+__device__ inline RowStats row_stats(const SamplePartial* p, int chunks) {
+  RowStats s{-INFINITY, INT_MAX, 0, 0, -1};
+  for (int c = 0; c < chunks; ++c) {
+    if (better(p[c].max, p[c].argmax, s.max, s.argmax)) s.max = p[c].max, s.argmax = p[c].argmax;
+    s.finite += p[c].finite;
+    s.bad |= p[c].bad;
+    s.last_finite = max(s.last_finite, p[c].last_finite);
+  }
+  return s;
+}
+
+// Pass 3 (sampling_pick.cu): one block per row decides its token from the passes before.
+void launch_sample_pick(const SampleArgs& a, int chunks, cudaStream_t s);
 
 }  // namespace nova::kernels::cuda::sampling_detail
