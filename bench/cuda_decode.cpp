@@ -110,7 +110,10 @@ double write_model(const std::string& dir, const Shape& s, int64_t max_pos) {
 // host-side cost of one small op (enqueue only, and enqueue + execution).
 void micro(nova::kernels::Backend& be, double copy_gbs) {
 #ifdef NOVA_HAVE_CUDA
-  if (be.name() == "cuda") nova::bench::print_gemv_kernel_times(copy_gbs);
+  if (be.name() == "cuda") {
+    nova::bench::print_gemv_kernel_times(copy_gbs);
+    nova::bench::print_gemv_chain_time(copy_gbs);
+  }
 #else
   (void)copy_gbs;
 #endif

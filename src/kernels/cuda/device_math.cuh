@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/kernel_trace.cuh"
+
 namespace nova::kernels::cuda {
 
 // One stored weight element as float32 (exact for all three dtypes).
@@ -34,8 +36,10 @@ __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+  NOVA_TRACE_POINT(1);
 }
 __device__ __forceinline__ void pdl_trigger() {
+  NOVA_TRACE_POINT(0);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" :::);
 #endif

@@ -4,7 +4,7 @@
 //   - a block of 256 threads owns a tile of kRows (8) rows and spans K: thread t reads 16-byte
 //     chunks t, t + 256, ... of every row of the tile (a warp reads 512 contiguous bytes of a row
 //     per load), all 8 rows' loads in flight before the first is used (32 KB per block, 4 blocks
-//     per SM: 128 KB in flight per SM; more rounds ahead or 128-thread blocks measured no faster);
+//     per SM: 128 KB in flight per SM; two rounds ahead or 128-thread blocks measured no faster);
 //   - x is read once per block and reused from registers by the tile's 8 rows (the previous
 //     kernel had one warp per row, each re-reading x and, with the RMSNorm folded in, the norm
 //     weights: 4x the weight bytes through L1 for q|k|v, 11.8 us in ncu against 8.8 us now);
@@ -38,7 +38,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 8;    // weight rows per block (4 gate/up pairs for the SwiGLU form)
-constexpr int kRounds = 1;  // 16-byte chunks per row a thread loads before using the first
 // Resident blocks per SM the registers must allow: 4 (64 registers a thread) for the parts kernel,
 // 3 for the SwiGLU one (its epilogue needs more; at 64 it spills).
 constexpr int kMinBlocksParts = 4, kMinBlocksSwiglu = 3;
@@ -146,38 +145,33 @@ __device__ __forceinline__ void tile_dot(const uint4* const (&w)[kRows], const X
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
   float sq = 0.0f;  // this thread's share of sum x^2 (NORM)
-  bool waited = false;
-  for (int64_t base = threadIdx.x; base < chunks; base += kRounds * kThreads) {
-    uint4 p[kRounds][kRows];
+  // The first round's weights depend on nothing: asked for before x (the previous kernel's
+  // output) may be read, so that they stream while that kernel finishes.
+  int64_t c = threadIdx.x;
+  uint4 p[kRows];
+  if (c < chunks)
 #pragma unroll
-    for (int u = 0; u < kRounds; ++u)
-      if (base + u * kThreads < chunks)
+    for (int r = 0; r < kRows; ++r) p[r] = load_weights(w[r] + c, policy);
+  pdl_wait();
+  for (; c < chunks; c += kThreads) {
+    if (c != threadIdx.x)
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) p[u][r] = load_weights(w[r] + base + u * kThreads, policy);
-    if (!waited) {  // x is the previous kernel's output: wait only once the first weights are asked for
-      pdl_wait();
-      waited = true;
-    }
+      for (int r = 0; r < kRows; ++r) p[r] = load_weights(w[r] + c, policy);
+    float xv[8];
+    load_x8(x, c, xv);
+    if constexpr (NORM) {
+      float g[8];
+      load_norm8(f.norm_w, c, g);
 #pragma unroll
-    for (int u = 0; u < kRounds; ++u) {
-      const int64_t c = base + u * kThreads;
-      if (c >= chunks) break;
-      float xv[8];
-      load_x8(x, c, xv);
-      if constexpr (NORM) {
-        float g[8];
-        load_norm8(f.norm_w, c, g);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          sq = fmaf(xv[i], xv[i], sq);
-          xv[i] *= g[i];
-        }
+      for (int i = 0; i < 8; ++i) {
+        sq = fmaf(xv[i], xv[i], sq);
+        xv[i] *= g[i];
       }
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) acc[r] += dot8<T>(p[u][r], xv);
     }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) acc[r] += dot8<T>(p[r], xv);
   }
-  if (!waited) pdl_wait();  // a thread with no chunk still orders its stores after the kernel before
+  NOVA_TRACE_POINT(2);
   // Block reduction in a fixed order: warp sums, then thread r adds the warps' sums of row r.
   __shared__ float part[kWarps][kRows + 1];
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -190,6 +184,7 @@ __device__ __forceinline__ void tile_dot(const uint4* const (&w)[kRows], const X
     part[warp][kRows] = sq;
   }
   __syncthreads();
+  NOVA_TRACE_POINT(3);
   if (threadIdx.x >= kRows) return;
   float inv = 1.0f;
   if constexpr (NORM) {

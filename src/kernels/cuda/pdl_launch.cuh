@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/kernel_trace.cuh"
 
 namespace nova::kernels::cuda {
 
@@ -60,6 +61,9 @@ void launch_pdl(Kernel kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t 
   }
   cfg.attrs = attr;
   cfg.numAttrs = n;
+#if defined(NOVA_CUDA_TRACE)
+  trace::arm();
+#endif
   check_cuda(cudaLaunchKernelEx(&cfg, kernel, args...), what);
 }
 
