@@ -39,7 +39,6 @@ __device__ __forceinline__ void pdl_wait() {
   NOVA_TRACE_POINT(1);
 }
 __device__ __forceinline__ void pdl_trigger() {
-  NOVA_TRACE_POINT(0);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" :::);
 #endif

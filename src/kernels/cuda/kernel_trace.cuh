@@ -1,11 +1,13 @@
 // A measurement build's timeline of the PDL kernels (CMake -DNOVA_CUDA_TRACE=ON; off in every
 // other build, where the hooks below are empty). Thread 0 of every block records %globaltimer when
-// the block starts (pdl_trigger) and when its pdl_wait() returns, i.e. when the kernel before had
-// completed and flushed: the step's critical path is the chain of wait returns. Each translation
-// unit keeps its own ring of records (device globals are per unit without relocatable device
-// code); at exit, with NOVA_CUDA_TRACE_FILE set, every unit appends its ring to that file
-// (scripts/kernel_trace.py reads it). Why: no Nsight Systems on the GPU machine, and ncu runs
-// kernels one at a time, so neither shows how the decode step's kernels overlap.
+// the block starts (point 0: the decode GEMVs and attention record it) and when its pdl_wait()
+// returns (point 1), i.e. when the kernel before had completed and flushed: the step's critical
+// path is the chain of wait returns. A kernel may add its own points (NOVA_TRACE_POINT(2..15)) to
+// see where its time goes. Each translation unit keeps its own ring of records (device globals
+// are per unit without relocatable device code); at exit, with NOVA_CUDA_TRACE_FILE set, every
+// unit appends its ring to that file (scripts/kernel_trace.py reads it). Why: no Nsight Systems on
+// the GPU machine, and ncu runs kernels one at a time, so neither shows how the decode step's
+// kernels overlap.
 #pragma once
 
 #if defined(NOVA_CUDA_TRACE)
