@@ -3,9 +3,9 @@
 timeline of PDL kernels: for each launch, when its first and last blocks started and when its
 blocks' pdl_wait() returned (the kernel before had completed), relative to the step's start.
 
-A launch is told apart by its unit (.cu file), grid size and block size; repeated launches of the
-same kind are split where a block index repeats. A step ends with the launch of the most blocks
-(the LM head at batch 1).
+Launches are told apart by %gridid (and, for a graph's node replayed every step, by time) and
+named by their unit (.cu file), grid size and block size.
+A step ends with the launch of the most blocks (the LM head at batch 1).
 
 Usage: scripts/kernel_trace.py TRACE_FILE [--steps N]   (N: steps averaged in the summary, 8)
 """
@@ -16,8 +16,13 @@ import struct
 import sys
 
 
+RING = 1 << 14  # records per SM ring (kernel_trace.cuh kRing)
+
+
 def read(path):
-    recs = []  # (t, unit, grid, threads, block, waited)
+    """Records (t, unit, grid, threads, block, point, launch) from the time every ring still covers."""
+    recs = []
+    cut = [0]
     with open(path, "rb") as f:
         while True:
             name = f.read(64)
@@ -25,36 +30,45 @@ def read(path):
                 break
             unit = os.path.basename(name.split(b"\0", 1)[0].decode())
             (n,) = struct.unpack("<Q", f.read(8))
-            data = f.read(16 * n)
-            for t, grid, tag in struct.iter_unpack("<QII", data):
-                recs.append((t, unit, grid, ((tag >> 16) & 0xFFF) * 32, tag & 0xFFFF, tag >> 28))
-    return recs
+            data = f.read(24 * n)
+            per_sm = collections.Counter()
+            oldest = {}
+            for t, grid, tag, launch in struct.iter_unpack("<QIIQ", data):
+                sm = grid >> 24
+                per_sm[sm] += 1
+                oldest[sm] = min(oldest.get(sm, t), t)
+                recs.append((t, unit, grid & 0xFFFFFF, ((tag >> 16) & 0xFFF) * 32, tag & 0xFFFF, tag >> 28, launch))
+            # A full ring lost its older records: before its oldest, launches are incomplete.
+            for sm, n_sm in per_sm.items():
+                if n_sm >= RING:
+                    cut[0] = max(cut[0], oldest[sm])
+    return [r for r in recs if r[0] >= cut[0]]
 
 
 def launches(recs):
-    """Groups records into launches: dicts with kind, starts, waits (lists of times)."""
-    by_kind = collections.defaultdict(list)
-    for r in recs:
-        by_kind[(r[1], r[2], r[3])].append(r)
+    """Groups records into launches: by %gridid, which a graph's kernel node keeps from replay to
+    replay, then in time order, a new launch where a block starts again (replays of one node are a
+    step apart, never interleaved). Dicts with kind, blocks, starts, waits and points."""
+    by_node = collections.defaultdict(list)
+    for r in sorted(recs):
+        by_node[(r[1], r[6])].append(r)
     out = []
-    for kind, rs in by_kind.items():
-        rs.sort()
-        open_ = []  # launches of this kind, in order; each: {"blocks": set, "starts": [], "waits": {}}
-        for t, _, _, _, block, point in rs:
+    for rs in by_node.values():
+        runs = []
+        for t, unit, grid, threads, block, point, _ in rs:
+            if point == 0 and (not runs or block in runs[-1]["blocks"]):
+                runs.append({"kind": (unit, grid, threads), "blocks": set(), "starts": [], "waits": {}, "points": {}})
+            if not runs:
+                continue  # the window opened inside a launch
+            L = runs[-1]
             if point == 0:
-                if not open_ or block in open_[-1]["blocks"]:
-                    open_.append({"kind": kind, "blocks": set(), "starts": [], "waits": {}, "points": {}})
-                open_[-1]["blocks"].add(block)
-                open_[-1]["starts"].append(t)
+                L["blocks"].add(block)
+                L["starts"].append(t)
+            elif point == 1:
+                L["waits"].setdefault(block, t)
             else:
-                # The latest launch of this kind whose block `block` started before t and has not
-                # passed this point yet.
-                for L in reversed(open_):
-                    pts = L["waits"] if point == 1 else L["points"].setdefault(point, {})
-                    if block in L["blocks"] and block not in pts:
-                        pts[block] = t
-                        break
-        out.extend(open_)
+                L["points"].setdefault(point, {}).setdefault(block, t)
+        out.extend(runs)
     for L in out:
         L["t0"] = min(L["starts"])
         L["t1"] = max(L["starts"])
@@ -80,7 +94,8 @@ def main():
         sys.exit("kernel_trace: no records")
     Ls = launches(recs)
     biggest = max(L["kind"][1] for L in Ls)
-    ends = [i for i, L in enumerate(Ls) if L["kind"][1] == biggest]
+    # Launches cut by the window's start are incomplete: skip up to the first complete LM head.
+    ends = [i for i, L in enumerate(Ls) if L["kind"][1] == biggest and len(L["blocks"]) == biggest]
     if len(ends) < 3:
         sys.exit("kernel_trace: fewer than 3 steps recorded")
     # One step: the launches after one LM head up to and including the next.

@@ -23,28 +23,31 @@ namespace nova::kernels::cuda::trace {
 
 struct Record {
   unsigned long long t;  // %globaltimer, ns
-  unsigned grid;         // blocks in the grid
+  unsigned grid;         // bits 0..23: blocks in the grid; 24..31: the SM's ring
   unsigned tag;          // bits 28..31: point (0 start, 1 wait return, 2.. a kernel's own); 16..27:
                          // threads / 32; 0..15: block % 65536
+  unsigned long long launch;  // %gridid: which launch
 };
 // A ring per SM (per-SM counters: one shared counter's atomics would serialise ~10^5 blocks a step).
-constexpr unsigned kSms = 160, kRing = 1u << 14;
+constexpr unsigned kSms = 160, kRing = 1u << 14;  // SMs beyond 160 share rings (modulo)
 
 static __device__ Record ring[kSms][kRing];
 static __device__ unsigned long long count[kSms];
 
 __device__ __forceinline__ void point(unsigned id) {
   if (threadIdx.x | threadIdx.y | threadIdx.z) return;
-  unsigned long long t;
+  unsigned long long t, launch;
   unsigned sm;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  asm volatile("mov.u64 %0, %%gridid;" : "=l"(launch));
   asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
   const unsigned grid = gridDim.x * gridDim.y * gridDim.z;
   const unsigned block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
   const unsigned threads = blockDim.x * blockDim.y * blockDim.z;
   sm %= kSms;
   const unsigned long long i = atomicAdd(&count[sm], 1ull);
-  ring[sm][i % kRing] = Record{t, grid, (id << 28) | ((threads / 32) << 16) | (block & 0xffffu)};
+  ring[sm][i % kRing] =
+      Record{t, (grid & 0xffffffu) | (sm << 24), (id << 28) | ((threads / 32) << 16) | (block & 0xffffu), launch};
 }
 
 // The units' dump functions, run once at exit.
