@@ -122,10 +122,10 @@ def main():
     for k in range(len(ends) - n, len(ends)):
         seq = Ls[ends[k - 1] : ends[k] + 1]
         step_us.append(((seq[-1]["w0"] or seq[-1]["t0"]) - (seq[0]["w0"] or seq[0]["t0"])) / 1e3)
+        # A launch without PDL (no wait recorded: sampling, embedding) counts from its start.
+        ready = lambda L: L["w0"] if L["w0"] is not None else L["t0"]
         for p, L in zip(seq, seq[1:]):
-            if p["w0"] is None or L["w0"] is None:
-                continue
-            tot[name_of(p)] += (L["w0"] - p["w0"]) / 1e3
+            tot[name_of(p)] += (ready(L) - ready(p)) / 1e3
             cnt[name_of(p)] += 1
     # A kernel's own points (2..): mean time after its blocks' wait return, per kind.
     pt = collections.defaultdict(list)

@@ -18,6 +18,7 @@ constexpr int kThreads = 256;
 template <class T>
 __global__ void embedding_kernel(const T* table, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n,
                                  float* out) {
+  NOVA_TRACE_POINT(0);
   for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
     // Coherent load: the ids may be the previous kernel's output (a sampled token), which a
     // non-coherent load would not see ordered after griddepcontrol.wait.

@@ -29,6 +29,7 @@ using namespace sampling_detail;
 // ---- pass 1: penalties, checks, max ----
 
 __global__ void __launch_bounds__(kChunkThreads) sample_stats_kernel(SampleArgs a, int chunks) {
+  NOVA_TRACE_POINT(0);
   const int64_t r = blockIdx.y, V = a.vocab, base = blockIdx.x * kSampleChunk;
   const int n = static_cast<int>((kSampleChunk < V - base ? kSampleChunk : V - base));
   const float* in = a.logits + r * V + base;

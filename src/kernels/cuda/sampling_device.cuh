@@ -6,6 +6,7 @@
 
 #include <climits>
 
+#include "kernels/cuda/kernel_trace.cuh"
 #include "kernels/cuda/sampling.cuh"
 
 namespace nova::kernels::cuda::sampling_detail {

@@ -413,6 +413,7 @@ __device__ void pick_row(const SampleArgs& a, int chunks) {
 }
 
 __global__ void __launch_bounds__(kPickThreads) sample_pick_kernel(SampleArgs a, int chunks) {
+  NOVA_TRACE_POINT(0);
   pick_row(a, chunks);
   if (!a.ids) return;
   __syncthreads();  // thread 0 wrote the row's outcome
