@@ -3,6 +3,8 @@
 // they are, and downloads only the chosen ids, their logprobs and the top logprobs.
 // sample_rows_async does the same without waiting: the download goes to a pinned buffer behind an
 // event, the chosen ids stay on the device for the next step, and the step ends there.
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernels/cuda/cuda_backend_impl.cuh"
@@ -94,12 +96,43 @@ struct PinnedPool {
     std::lock_guard<std::mutex> lock(mu);
     free.push_back(s);
   }
+  // Copies `bytes` at `src` into the slot once the work enqueued on `s` so far has run, and records
+  // the slot's event behind the copy. The copy runs on the pool's own stream (made with the first
+  // download), behind an event of `s`: the next step, enqueued on `s`, need not wait for it (1B
+  // decode on an H100: the step's edge, from the LM head to the next layer 0, holds ~48 us of
+  // launches and copies; kernel_trace.cuh). NOVA_CUDA_SIDE_DOWNLOAD=0 copies on `s` instead.
+  // Returns false (the slot untouched) when the copy could not be enqueued.
+  bool download(const Slot& slot, const void* src, size_t bytes, cudaStream_t s) {
+    static const bool side = [] {
+      const char* env = std::getenv("NOVA_CUDA_SIDE_DOWNLOAD");
+      return !(env && std::strcmp(env, "0") == 0);
+    }();
+    cudaStream_t on = s;
+    if (side) {
+      if (!copies) {
+        check_cuda(cudaStreamCreateWithFlags(&copies, cudaStreamNonBlocking), "cudaStreamCreate (downloads)");
+        check_cuda(cudaEventCreateWithFlags(&sampled, cudaEventDisableTiming), "cudaEventCreate (downloads)");
+      }
+      check_cuda(cudaEventRecord(sampled, s), "sample_rows_async: event");
+      check_cuda(cudaStreamWaitEvent(copies, sampled, 0), "sample_rows_async: wait");
+      on = copies;
+    }
+    if (cudaMemcpyAsync(slot.host, src, bytes, cudaMemcpyDeviceToHost, on) != cudaSuccess) return false;
+    check_cuda(cudaEventRecord(slot.landed, on), "sample_rows_async: event");  // (a failure leaks the slot)
+    return true;
+  }
   ~PinnedPool() {
     for (const Slot& s : free) {
       cudaEventDestroy(s.landed);
       cudaFreeHost(s.host);
     }
+    if (sampled) cudaEventDestroy(sampled);
+    if (copies) cudaStreamDestroy(copies);  // after its copies have run
   }
+
+ private:
+  cudaStream_t copies = nullptr;
+  cudaEvent_t sampled = nullptr;
 };
 
 namespace {
@@ -200,11 +233,11 @@ std::unique_ptr<PendingSamples> CudaBackend::sample_rows_async(const Tensor& log
   // copy outside the graphs, since its pinned destination changes from step to step.
   flush();
   cudaStream_t s = stream();
-  const cudaError_t copied = cudaMemcpyAsync(slot.host, e.result.data(), static_cast<size_t>(e.bytes),
-                                             cudaMemcpyDeviceToHost, s);
-  if (copied != cudaSuccess) pinned_->give(slot);  // nothing in flight into it
-  check_cuda(copied, "sample_rows_async: download");
-  check_cuda(cudaEventRecord(slot.landed, s), "sample_rows_async: event");  // (a failure leaks the slot)
+  if (!pinned_->download(slot, e.result.data(), static_cast<size_t>(e.bytes), s)) {
+    pinned_->give(slot);  // nothing in flight into it
+    check_cuda(cudaGetLastError(), "sample_rows_async: download");
+    fail("cuda", "sample_rows_async: the download could not be enqueued");
+  }
   auto pending = std::make_unique<CudaPendingSamples>(std::move(e.ids), std::move(e.result), pinned_, slot, e.rows,
                                                       e.top_stride, e.out_bytes);
   // The step ends here: the next one is recorded while this one runs.
