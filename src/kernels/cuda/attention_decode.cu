@@ -158,6 +158,19 @@ __device__ __forceinline__ void cluster_barrier() {
   cooperative_groups::this_cluster().sync();  // arrive.release + wait.acquire: the pushes are seen
 #endif
 }
+// A block may write another's shared memory only once that block has started: every block
+// arrives here at its start and waits just before its first push (long after the others have
+// arrived: no stall), one barrier phase ahead of cluster_barrier().
+__device__ __forceinline__ void cluster_arrive_started() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cluster_wait_started() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+#endif
+}
 
 // Launched with programmatic dependent launch: the descriptors and the block's slice of the block
 // table are read before pdl_wait() (they are the step's argument block), q and K/V after.
@@ -183,6 +196,8 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
   __shared__ float2 recv_ml[kMaxClusterSplits][R];
   __shared__ bool is_last;
   NOVA_TRACE_POINT(0);
+  const bool clustered = a.splits > 1 && cluster_size() > 1;
+  if (clustered) cluster_arrive_started();
 
   const AttnViews w = attn_views(a);
   const AttnTile tile = w.tiles[blockIdx.x];
@@ -434,8 +449,8 @@ __global__ void __launch_bounds__(kThreads, 1) attention_decode_kernel(const __g
     for (int r = 0; r < R; ++r) sm[warp][r] = m[r], sl[warp][r] = l[r];
   __syncthreads();
   NOVA_TRACE_POINT(4);
-  const bool clustered = a.splits > 1 && cluster_size() > 1;
   const ClusterMerge cm(nv, D);
+  if (clustered) cluster_wait_started();
   const int64_t stride = a.total_rows * a.q_heads;
   for (int idx = threadIdx.x; idx < nv * D; idx += kThreads) {
     const int r = idx / D, d = idx % D;

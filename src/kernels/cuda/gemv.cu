@@ -4,7 +4,7 @@
 //   - a block of 256 threads owns a tile of kRows (8) rows and spans K: thread t reads 16-byte
 //     chunks t, t + 256, ... of every row of the tile (a warp reads 512 contiguous bytes of a row
 //     per load), all 8 rows' loads in flight before the first is used (32 KB per block, 4 blocks
-//     per SM: 128 KB in flight per SM; two rounds ahead or 128-thread blocks measured no faster);
+//     per SM: 128 KB in flight per SM; more rounds ahead or 128-thread blocks measured no faster);
 //   - x is read once per block and reused from registers by the tile's 8 rows (the previous
 //     kernel had one warp per row, each re-reading x and, with the RMSNorm folded in, the norm
 //     weights: 4x the weight bytes through L1 for q|k|v, 11.8 us in ncu against 8.8 us now);
