@@ -79,6 +79,12 @@ def launches(recs):
     return out
 
 
+def ready(L):
+    """When a launch could proceed: its first wait return, or its start if it waits on nothing
+    recorded (a launch without PDL: sampling, embedding)."""
+    return L["w0"] if L["w0"] is not None else L["t0"]
+
+
 def name_of(L):
     unit, grid, threads = L["kind"]
     return f"{unit.replace('.cu', '')}[{grid}x{threads}]"
@@ -101,16 +107,15 @@ def main():
     # One step: the launches after one LM head up to and including the next.
     a, b = ends[-2], ends[-1]
     step = Ls[a + 1 : b + 1]
-    base = Ls[a]["w1"] or Ls[a]["t1"]
+    base = Ls[a]["w1"] if Ls[a]["w1"] is not None else Ls[a]["t1"]
     print(f"one step: {len(step)} launches, from the previous LM head's last wait return")
     print(f"{'launch':34s} {'first start':>11s} {'last start':>10s} {'first wait':>10s} {'last wait':>10s} {'crit us':>8s}")
     prev_w = base
     for L in step:
-        w0 = L["w0"] if L["w0"] is not None else L["t0"]
-        crit = (w0 - prev_w) / 1e3
+        crit = (ready(L) - prev_w) / 1e3
         f = lambda t: f"{(t - base) / 1e3:10.2f}" if t is not None else f"{'-':>10s}"
         print(f"{name_of(L):34s} {f(L['t0'])} {f(L['t1'])} {f(L['w0'])} {f(L['w1'])} {crit:8.2f}")
-        prev_w = w0
+        prev_w = ready(L)
     # "crit us" of a launch: from the previous launch's first wait return to this one's, i.e. how
     # long the previous launch ran once it could (its blocks had waited for their predecessor).
     # Summary over the last N steps: mean critical time per launch kind (the time attributed to
@@ -121,9 +126,7 @@ def main():
     step_us = []
     for k in range(len(ends) - n, len(ends)):
         seq = Ls[ends[k - 1] : ends[k] + 1]
-        step_us.append(((seq[-1]["w0"] or seq[-1]["t0"]) - (seq[0]["w0"] or seq[0]["t0"])) / 1e3)
-        # A launch without PDL (no wait recorded: sampling, embedding) counts from its start.
-        ready = lambda L: L["w0"] if L["w0"] is not None else L["t0"]
+        step_us.append((ready(seq[-1]) - ready(seq[0])) / 1e3)
         for p, L in zip(seq, seq[1:]):
             tot[name_of(p)] += (ready(L) - ready(p)) / 1e3
             cnt[name_of(p)] += 1
@@ -144,7 +147,7 @@ def main():
                     pt[(key, point)].append((sum(ds) / len(ds), max(blocks.values()) - L["w0"]))
             pt[(key, 0)].append((L["t1"] - L["w0"], L["t1"] - L["w0"]))
             pt[(key, 1)].append((L["w1"] - L["w0"], L["w1"] - L["w0"]))
-            if nxt is not None and L["w0"] is not None:
+            if nxt is not None:
                 pt[(key, 99)].append(((nxt - L["w0"]), nxt - L["w0"]))
     if pt:
         print("\nkernel points (us): mean over blocks after the block's own wait return / the last block's, after the"
