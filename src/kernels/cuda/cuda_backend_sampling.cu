@@ -178,7 +178,9 @@ CudaBackend::EnqueuedSample CudaBackend::enqueue_sample(const Tensor& logits, st
   const auto R = static_cast<int64_t>(rows.size());
   e.rows = R;
   if (R == 0) return e;
-  const int64_t V = logits.dim(1), chunks = sample_chunks(V);
+  bool greedy_only = penalties.empty();
+  for (const SamplingRow& p : rows) greedy_only = greedy_only && p.temperature <= 0.0f && p.top_logprobs == 0;
+  const int64_t V = logits.dim(1), chunks = sample_chunks(V, greedy_only);
   for (const SamplingRow& p : rows) e.top_stride = std::max(e.top_stride, p.top_logprobs);
 
   // Scratch (stream-ordered, so reused by the next step's blocks) and the result block.
@@ -208,8 +210,7 @@ CudaBackend::EnqueuedSample CudaBackend::enqueue_sample(const Tensor& logits, st
   a.cand_key = cand_key.data_as<float>();
   a.cand_id = static_cast<int32_t*>(cand_id.data());
   a.ids = with_ids ? e.ids.data_as<int32_t>() : nullptr;
-  a.greedy_only = penalties.empty();
-  for (const SamplingRow& p : rows) a.greedy_only = a.greedy_only && p.temperature <= 0.0f && p.top_logprobs == 0;
+  a.greedy_only = greedy_only;
   enqueue(&launch_sample, a);
   return e;
 }

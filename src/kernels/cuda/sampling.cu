@@ -28,13 +28,15 @@ using namespace sampling_detail;
 
 // ---- pass 1: penalties, checks, max ----
 
+// C: logits per chunk (kSampleChunk, or kGreedyChunk for greedy-only calls).
+template <int64_t C>
 __global__ void __launch_bounds__(kChunkThreads) sample_stats_kernel(SampleArgs a, int chunks) {
   NOVA_TRACE_POINT(0);
-  const int64_t r = blockIdx.y, V = a.vocab, base = blockIdx.x * kSampleChunk;
-  const int n = static_cast<int>((kSampleChunk < V - base ? kSampleChunk : V - base));
+  const int64_t r = blockIdx.y, V = a.vocab, base = blockIdx.x * C;
+  const int n = static_cast<int>((C < V - base ? C : V - base));
   const float* in = a.logits + r * V + base;
   float* work = a.work + r * V + base;
-  __shared__ float buf[kSampleChunk];
+  __shared__ float buf[C];
   __shared__ float s_max[kChunkThreads / 32];
   __shared__ int32_t s_arg[kChunkThreads / 32], s_fin[kChunkThreads / 32], s_bad[kChunkThreads / 32],
       s_last[kChunkThreads / 32];
@@ -129,10 +131,12 @@ __global__ void __launch_bounds__(kChunkThreads) sample_sums_kernel(SampleArgs a
   __shared__ int s_skip;
   __shared__ double s_sum[kChunkThreads / 32];
   const double inv_t = inv_temperature(a.params[r]);
-  if (threadIdx.x == 0) {
+  if (threadIdx.x < 32) {
     const RowStats st = row_stats(parts, chunks);
-    s_skip = st.bad || st.finite == 0;
-    s_zmax = scaled(st.max, inv_t);
+    if (threadIdx.x == 0) {
+      s_skip = st.bad || st.finite == 0;
+      s_zmax = scaled(st.max, inv_t);
+    }
   }
   __syncthreads();
   if (s_skip) return;  // pass 3 reports the error
@@ -190,13 +194,14 @@ __global__ void __launch_bounds__(kChunkThreads) sample_sums_kernel(SampleArgs a
 
 void launch_sample(const SampleArgs& a, cudaStream_t s) {
   if (a.rows == 0) return;
-  const int chunks = static_cast<int>(sample_chunks(a.vocab));
+  const int chunks = static_cast<int>(sample_chunks(a.vocab, a.greedy_only));
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(a.rows));
   // (hist and cand_count are one block: [rows, kHistBuckets] then [rows].)
   if (!a.greedy_only)
     check_cuda(cudaMemsetAsync(a.hist, 0, static_cast<size_t>(a.rows) * (kHistBuckets + 1) * sizeof(int32_t), s),
                "sample: histogram");
-  sample_stats_kernel<<<grid, kChunkThreads, 0, s>>>(a, chunks);
+  if (a.greedy_only) sample_stats_kernel<kGreedyChunk><<<grid, kChunkThreads, 0, s>>>(a, chunks);
+  else sample_stats_kernel<kSampleChunk><<<grid, kChunkThreads, 0, s>>>(a, chunks);
   if (!a.greedy_only) sample_sums_kernel<<<grid, kChunkThreads, 0, s>>>(a, chunks);
   check_launch("sample");
   sampling_detail::launch_sample_pick(a, chunks, s);

@@ -124,13 +124,24 @@ struct RowStats {
   int32_t bad;
   int32_t last_finite;
 };
+// A row's statistics from its chunks' partials, by the 32 lanes of a warp (every lane calls it and
+// gets the same result): lane l takes chunks l, l + 32, ..., then a butterfly; max / argmax /
+// counts are exact in any order.
 __device__ inline RowStats row_stats(const SamplePartial* p, int chunks) {
   RowStats s{-INFINITY, INT_MAX, 0, 0, -1};
-  for (int c = 0; c < chunks; ++c) {
+  for (int c = static_cast<int>(threadIdx.x & 31); c < chunks; c += 32) {
     if (better(p[c].max, p[c].argmax, s.max, s.argmax)) s.max = p[c].max, s.argmax = p[c].argmax;
     s.finite += p[c].finite;
     s.bad |= p[c].bad;
     s.last_finite = max(s.last_finite, p[c].last_finite);
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const float m = __shfl_xor_sync(0xffffffffu, s.max, o);
+    const int32_t i = __shfl_xor_sync(0xffffffffu, s.argmax, o);
+    if (better(m, i, s.max, s.argmax)) s.max = m, s.argmax = i;
+    s.finite += __shfl_xor_sync(0xffffffffu, s.finite, o);
+    s.bad |= __shfl_xor_sync(0xffffffffu, s.bad, o);
+    s.last_finite = max(s.last_finite, __shfl_xor_sync(0xffffffffu, s.last_finite, o));
   }
   return s;
 }

@@ -212,24 +212,30 @@ __device__ void pick_row(const SampleArgs& a, int chunks) {
   const bool greedy = p.temperature <= 0.0f;
   const int n_top = p.top_logprobs;
 
-  if (threadIdx.x == 0) {
-    sh.st = row_stats(parts, chunks);
+  // The row's statistics and sum over its chunks by the first warp (a butterfly: the same sum in
+  // every lane, in a fixed order).
+  if (threadIdx.x < 32) {
+    const RowStats st = row_stats(parts, chunks);
     double sum = 0;
     // (greedy_only: each chunk summed against its own max; inv_t is 1 for greedy rows.)
-    for (int c = 0; c < chunks; ++c)
+    for (int c = static_cast<int>(threadIdx.x); c < chunks; c += 32)
       sum += !a.greedy_only ? parts[c].sum
-                            : (parts[c].finite > 0 && !sh.st.bad ? parts[c].sum * weight_of(parts[c].max, 1.0, sh.st.max)
-                                                                 : 0.0);
-    sh.sum_all = sum;
-    sh.inv_t = inv_temperature(p);
-    sh.zmax = scaled(sh.st.max, sh.inv_t);
-    sh.lse = __dadd_rn(sh.zmax, log(sum));
-    sh.status = sh.st.bad ? static_cast<int>(Status::BadLogit)
-                          : (sh.st.finite == 0 ? static_cast<int>(Status::NoFiniteLogit) : static_cast<int>(Status::Ok));
-    out->status = sh.status;
-    out->n_top = 0;
-    out->id = sh.st.argmax;
-    out->logprob = sh.status == 0 ? logprob_of(sh.st.max, sh.inv_t, sh.lse) : 0.0f;
+                            : (parts[c].finite > 0 && !st.bad ? parts[c].sum * weight_of(parts[c].max, 1.0, st.max)
+                                                              : 0.0);
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (threadIdx.x == 0) {
+      sh.st = st;
+      sh.sum_all = sum;
+      sh.inv_t = inv_temperature(p);
+      sh.zmax = scaled(st.max, sh.inv_t);
+      sh.lse = __dadd_rn(sh.zmax, log(sum));
+      sh.status = st.bad ? static_cast<int>(Status::BadLogit)
+                         : (st.finite == 0 ? static_cast<int>(Status::NoFiniteLogit) : static_cast<int>(Status::Ok));
+      out->status = sh.status;
+      out->n_top = 0;
+      out->id = st.argmax;
+      out->logprob = sh.status == 0 ? logprob_of(st.max, sh.inv_t, sh.lse) : 0.0f;
+    }
   }
   __syncthreads();
   if (sh.status != 0 || (greedy && n_top == 0)) return;
