@@ -3,7 +3,8 @@
 // beside the HBM roofline: (weight + KV bytes one decode step reads) / device-to-device copy
 // bandwidth measured in the same run (bytes read + written, as copy benchmarks count them).
 // Usage: bench_cuda_decode [--models 1b,8b] [--prompts 512,8192] [--decode 64] [--context 512]
-//                          [--batch 32 (0: skip)] [--micro 1 (0: skip)] [--device cuda]
+//                          [--batch 32 (0: skip)] [--micro 1 (0: skip; 2: only the persistent-kernel
+//                           probe, cuda_gemv_chain.h)] [--device cuda]
 //                          [--host-sampling 1: download the logits, argmax on the host]
 //                          [--overlap 0: batch-1 decode steps wait for their token on the host
 //                           (default 1: engine::generate's overlapped steps)]
@@ -32,6 +33,7 @@
 
 #include "bench_util.h"
 #ifdef NOVA_HAVE_CUDA
+#include "cuda_gemv_chain.h"
 #include "cuda_gemv_micro.h"
 #endif
 #include "core/error.h"
@@ -106,16 +108,22 @@ double write_model(const std::string& dir, const Shape& s, int64_t max_pos) {
 }
 
 // Micro-benchmarks that explain the decode figures: the decode GEMVs' kernel time per shape
-// (cuda_gemv_micro.h: graph replays timed with events, beside the copy bandwidth), and the
-// host-side cost of one small op (enqueue only, and enqueue + execution).
-void micro(nova::kernels::Backend& be, double copy_gbs) {
+// (cuda_gemv_micro.h: graph replays timed with events, beside the copy bandwidth), a 1B layer's
+// GEMV chain (cuda_gemv_chain.h), and the host-side cost of one small op (enqueue only, and
+// enqueue + execution). Level 2: only the chain against its persistent-kernel probe.
+void micro(nova::kernels::Backend& be, double copy_gbs, int64_t level) {
 #ifdef NOVA_HAVE_CUDA
   if (be.name() == "cuda") {
+    if (level == 2) {  // only the persistent-kernel probe against the PDL chain (cuda_gemv_chain.h)
+      nova::bench::print_persistent_chain(copy_gbs);
+      return;
+    }
     nova::bench::print_gemv_kernel_times(copy_gbs);
     nova::bench::print_gemv_chain_time(copy_gbs);
   }
 #else
   (void)copy_gbs;
+  (void)level;
 #endif
   float sink = 0;
   Tensor tiny = be.alloc(DType::F32, {1});
@@ -378,7 +386,7 @@ int main(int argc, char** argv) {
     auto be = nova::kernels::make_backend(o.device);
     std::printf("device %s | CUDA graphs %s | device-to-device copy %.0f GB/s (read + write)\n", o.device.c_str(),
                 o.graphs ? "on" : "off", copy_gbs);
-    if (o.micro) micro(*be, copy_gbs);
+    if (o.micro) micro(*be, copy_gbs, o.micro);
     if (!o.model_dir.empty()) {
       run_model(shape_of(o.model_dir, nova::formats::load_hf_config(o.model_dir + "/config.json")), o, *be, copy_gbs);
       o.models.clear();
