@@ -159,16 +159,23 @@ __device__ int32_t draw_id_order(PickShared& sh, const float* work, int64_t lo, 
   const int64_t seg = (hi - lo + blockDim.x - 1) / blockDim.x;
   const int64_t b = min(hi, lo + threadIdx.x * seg), e = min(hi, b + seg);
   const double inv_t = sh.inv_t, zmax = sh.zmax;
+  // f(id, weight) for this thread's surviving ids in order, until f returns true.
+  auto survivors = [&](auto&& f) {
+    for (int64_t i = b; i < e; ++i) {
+      const float l = work[i];
+      if (l == -INFINITY) continue;
+      const double w = weight_of(l, inv_t, zmax);
+      if (cut >= 0 && w < cut) continue;
+      if (f(static_cast<int32_t>(i), w)) return;
+    }
+  };
   double mine = 0;
   int32_t last = -1;
-  for (int64_t i = b; i < e; ++i) {
-    const float l = work[i];
-    if (l == -INFINITY) continue;
-    const double w = weight_of(l, inv_t, zmax);
-    if (cut >= 0 && w < cut) continue;
+  survivors([&](int32_t i, double w) {
     mine += w;
-    last = static_cast<int32_t>(i);
-  }
+    last = i;
+    return false;
+  });
   double total;
   const double ex = block_exclusive_scan(mine, sh.dbuf, &total);
   if (cut >= 0) target = __dmul_rn(u, total);
@@ -182,17 +189,12 @@ __device__ int32_t draw_id_order(PickShared& sh, const float* work, int64_t lo, 
   if (static_cast<int>(threadIdx.x) == sh.first_thread) {
     double cum = offset + ex;
     int32_t chosen = last;
-    for (int64_t i = b; i < e; ++i) {
-      const float l = work[i];
-      if (l == -INFINITY) continue;
-      const double w = weight_of(l, inv_t, zmax);
-      if (cut >= 0 && w < cut) continue;
+    survivors([&](int32_t i, double w) {
       cum += w;
-      if (target < cum) {
-        chosen = static_cast<int32_t>(i);
-        break;
-      }
-    }
+      if (!(target < cum)) return false;
+      chosen = i;
+      return true;
+    });
     sh.chosen = chosen;
   }
   __syncthreads();
