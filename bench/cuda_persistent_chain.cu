@@ -69,9 +69,9 @@ __device__ __forceinline__ const __nv_bfloat16* chunk_row(const PersistentChain&
   }
 }
 
-// The attention of kv head g (q heads 4g .. 4g + 3, head_dim 64) over kCtx cached positions, by
-// one block's 8 consumer warps (64 keys each), into a.attn: flash-decoding's arithmetic without
-// the splits. `sm`: shared scratch of at least 2400 floats.
+// The attention of kv head g (q heads 4g .. 4g + 3, head_dim 64) over a.context = 512 cached
+// positions, by one block's 8 consumer warps (64 keys each, two a lane), into a.attn:
+// flash-decoding's arithmetic without the splits. `sm`: shared scratch of at least 2400 floats.
 constexpr int kKvHeads = 8, kGroup = 4, kHeadDim = 64;
 __device__ void attend_kv_head(const PersistentChain& a, int l, int g, float* sm) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -323,6 +323,7 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_chain_kernel(const __g
 }  // namespace
 
 cudaError_t launch_persistent_chain(const PersistentChain& a, int sms, cudaStream_t s) {
+  if (a.slots < 1 || a.slots > 6 || (a.attention && a.context != 512)) return cudaErrorInvalidValue;
   const size_t smem = static_cast<size_t>(a.slots) * kChunkBytes + F * 4 + 2 * a.slots * 8;
   const cudaError_t e = cudaFuncSetAttribute(persistent_chain_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              static_cast<int>(smem));

@@ -16,7 +16,7 @@ struct PersistentChain {
   int layers, slots;       // slots: the ring's 32 KB chunks (at most 6)
   int no_wait;             // skip the stage dependencies: the streaming bound (results wrong)
   // With an attention step between q|k|v and o: 8 kv heads x 4 q heads of 64 over `context`
-  // cached positions (a multiple of 256) of kv ([layers][k, v][context][8][64]); o then reads attn.
+  // (512) cached positions of kv ([layers][k, v][context][8][64]); o then reads attn.
   int attention, context;
   const __nv_bfloat16* kv;
   __nv_bfloat16* attn;  // [2048]
